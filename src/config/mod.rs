@@ -1,0 +1,263 @@
+//! The gateway's configuration: a TOML file parsed into [`raw`] structs with
+//! unknown keys refused, then checked and resolved by [`validate`] into a
+//! [`Config`] before any port is bound or any plugin is run.
+//!
+//! Every problem names the file, line, column and key, and says what to do.
+//! Relative paths (`data_dir`, `plugins.dir`, document files, secret files)
+//! are resolved against the working directory, as the gateway's users run it
+//! from their project folder.
+
+mod problem;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use problem::ConfigProblem;
+use url::Url;
+pub use validate::is_loopback as is_loopback_url;
+
+use crate::secret::Secret;
+
+/// Where the state-signing key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Read from this environment variable's value (base64 or hex, >= 32 bytes).
+    Given(Secret),
+    /// Read from this file; created with a fresh random key if missing.
+    File(PathBuf),
+}
+
+/// How the gateway treats the OAuth `state` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateMode {
+    /// The gateway makes, signs, binds and checks the state (the default).
+    Signed,
+    /// The app makes its own state and checks it in its plugin; the gateway
+    /// passes it through untouched.
+    Passthrough,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// A prefix for every route, such as `/oauth` (empty for none).
+    pub base_path: String,
+    /// Where the gateway keeps its state key and its compiled-plugin cache.
+    pub data_dir: PathBuf,
+    /// Whether to serve a small page at `{base_path}/` with a "Connect Notion" link.
+    pub landing_page: bool,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+    /// How long the gateway may take to answer one request.
+    pub request_timeout: Duration,
+    /// The largest request head (request line plus headers) accepted.
+    pub max_header_bytes: usize,
+    /// The most connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// The default server settings, listening on `listen`.
+    pub fn defaults(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            base_path: String::new(),
+            data_dir: PathBuf::from("data"),
+            landing_page: false,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// `[notion]`
+#[derive(Debug, Clone)]
+pub struct NotionConfig {
+    /// The integration's OAuth client id.
+    pub client_id: String,
+    /// The integration's OAuth client secret.
+    pub client_secret: Secret,
+    /// The redirect URI registered with Notion, exactly as written in the
+    /// config: sent byte-identical in the authorize URL and the token request.
+    pub redirect_uri: String,
+    /// Notion's API base (`https://api.notion.com`).
+    pub api_base_url: Url,
+    /// Notion's consent page.
+    pub authorize_url: Url,
+    /// The `Notion-Version` header value.
+    pub notion_version: String,
+    /// A PEM file of extra CA certificates to trust for the token endpoint.
+    pub extra_ca_file: Option<PathBuf>,
+    /// Connect timeout for calls to Notion.
+    pub connect_timeout: Duration,
+    /// Total timeout for one call to Notion.
+    pub timeout: Duration,
+    /// How the `state` parameter is made and checked.
+    pub state_mode: StateMode,
+    /// How long a signed state stays valid.
+    pub state_ttl: Duration,
+    /// Where the state-signing key comes from.
+    pub state_key: KeySource,
+}
+
+impl NotionConfig {
+    /// The token endpoint, `{api_base_url}/v1/oauth/token`.
+    pub fn token_url(&self) -> Url {
+        join_api(&self.api_base_url, "v1/oauth/token")
+    }
+}
+
+/// Appends `path` to a base URL whether or not the base ends with a slash.
+fn join_api(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!("{}/{}", base.path().trim_end_matches('/'), path);
+    url.set_path(&joined);
+    url
+}
+
+/// The routes, with the base path already applied.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    /// Starts a flow: answers 302 to Notion's consent page.
+    pub start: String,
+    /// Notion's redirect back with `code` and `state` (or `error`).
+    pub redirect: String,
+    /// The health check.
+    pub health: String,
+    /// The landing page, when enabled.
+    pub landing: String,
+}
+
+/// Sandbox limits of one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// The most linear memory one instance may have.
+    pub memory_bytes: u64,
+    /// The most wall time one call may take.
+    pub deadline: Duration,
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone)]
+pub struct PluginsConfig {
+    /// The folder holding `<name>.wasm` components.
+    pub dir: PathBuf,
+    /// The consumer component's name.
+    pub consumer: String,
+    /// The view component's name.
+    pub view: String,
+    /// Limits for plugins without their own `[plugins.limits.<name>]`.
+    pub default_limits: PluginLimits,
+    /// Per-plugin limits.
+    pub limits: BTreeMap<String, PluginLimits>,
+    /// The most plugin instances alive at once (the pooling allocator's size).
+    pub max_concurrent: u32,
+    /// Each plugin's settings, as strings (non-string TOML values as JSON).
+    pub settings: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl PluginsConfig {
+    /// The limits that apply to the plugin `name`.
+    pub fn limits_for(&self, name: &str) -> PluginLimits {
+        self.limits
+            .get(name)
+            .copied()
+            .unwrap_or(self.default_limits)
+    }
+
+    /// The settings of the plugin `name` (empty when it has none).
+    pub fn settings_for(&self, name: &str) -> BTreeMap<String, String> {
+        self.settings.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The component file of the plugin `name`.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wasm"))
+    }
+}
+
+/// One document route, such as the Terms of Use.
+#[derive(Debug, Clone)]
+pub struct DocumentConfig {
+    /// The route (with the base path applied).
+    pub route: String,
+    /// The file to serve: Markdown is rendered, `.html` and `.txt` are sent as is.
+    pub path: PathBuf,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (or a label such as `<dev>`).
+    pub origin: String,
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[notion]`
+    pub notion: NotionConfig,
+    /// `[routes]`, with the base path applied.
+    pub routes: Routes,
+    /// `[plugins]`
+    pub plugins: PluginsConfig,
+    /// `[documents]`
+    pub documents: Vec<DocumentConfig>,
+    /// Things that work but should be changed (an inline secret, say).
+    pub warnings: Vec<ConfigProblem>,
+}
+
+/// A config that could not be loaded: every problem found, not just the first.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render_problems(.problems))]
+pub struct ConfigError {
+    /// The problems, each naming file, line, key and what to do.
+    pub problems: Vec<ConfigProblem>,
+}
+
+fn render_problems(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Looks up an environment variable; tests and the demo pass their own.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, as an [`EnvLookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Config {
+    /// Reads and checks the config file at `path`.
+    pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![ConfigProblem {
+                file: origin.clone(),
+                position: None,
+                key: "(file)".into(),
+                message: format!(
+                    "cannot read the config file: {e}; check the path given to --config"
+                ),
+            }],
+        })?;
+        validate::from_toml(&src, &origin, Some(path), env)
+    }
+
+    /// Parses and checks config text; `origin` names it in problems.
+    pub fn from_toml(src: &str, origin: &str, env: EnvLookup<'_>) -> Result<Self, ConfigError> {
+        validate::from_toml(src, origin, None, env)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! The config file exactly as written: every table and key the TOML may hold,
+//! with unknown keys refused. [`super::validate`] turns it into a checked
+//! [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub(crate) server: RawServer,
+    #[serde(default)]
+    pub(crate) notion: RawNotion,
+    #[serde(default)]
+    pub(crate) routes: RawRoutes,
+    #[serde(default)]
+    pub(crate) plugins: RawPlugins,
+    #[serde(default)]
+    pub(crate) documents: BTreeMap<String, String>,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub(crate) listen: Option<String>,
+    pub(crate) base_path: Option<String>,
+    pub(crate) data_dir: Option<String>,
+    pub(crate) landing_page: Option<bool>,
+    pub(crate) header_read_timeout_ms: Option<u64>,
+    pub(crate) request_timeout_ms: Option<u64>,
+    pub(crate) max_header_bytes: Option<usize>,
+    pub(crate) max_connections: Option<usize>,
+}
+
+/// `[notion]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotion {
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) client_secret_env: Option<String>,
+    pub(crate) client_secret_file: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) api_base_url: Option<String>,
+    pub(crate) authorize_url: Option<String>,
+    pub(crate) notion_version: Option<String>,
+    pub(crate) extra_ca_file: Option<String>,
+    pub(crate) connect_timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) state: Option<String>,
+    pub(crate) state_ttl_seconds: Option<u64>,
+    pub(crate) state_key_env: Option<String>,
+    pub(crate) state_key_file: Option<String>,
+}
+
+/// `[routes]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoutes {
+    pub(crate) start: Option<String>,
+    pub(crate) redirect: Option<String>,
+}
+
+/// `[plugins]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlugins {
+    pub(crate) dir: Option<String>,
+    pub(crate) consumer: Option<String>,
+    pub(crate) view: Option<String>,
+    pub(crate) memory_limit_mib: Option<u64>,
+    pub(crate) deadline_ms: Option<u64>,
+    pub(crate) max_concurrent: Option<u32>,
+    #[serde(default)]
+    pub(crate) limits: BTreeMap<String, RawLimits>,
+    #[serde(default)]
+    pub(crate) settings: BTreeMap<String, toml::Table>,
+}
+
+/// `[plugins.limits.<name>]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) memory_limit_mib: Option<u64>,
+    pub(crate) deadline_ms: Option<u64>,
+}

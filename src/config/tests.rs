@@ -1,0 +1,212 @@
+//! Config parsing and checking: every problem names file, line, key and a fix.
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "SECRET" => Some("s3cret".into()),
+        "STATE_KEY" => Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+        _ => None,
+    }
+}
+
+const MINIMAL: &str = r#"
+[notion]
+client_id = "abc"
+client_secret_env = "SECRET"
+redirect_uri = "https://gw.example.com/auth/notion/redirect"
+"#;
+
+fn problems(src: &str) -> Vec<ConfigProblem> {
+    Config::from_toml(src, "gw.toml", &env)
+        .expect_err("should fail")
+        .problems
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = Config::from_toml(MINIMAL, "gw.toml", &env).expect("valid");
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8000");
+    assert_eq!(c.server.data_dir, PathBuf::from("data"));
+    assert_eq!(c.routes.start, "/auth/notion/start");
+    assert_eq!(c.routes.redirect, "/auth/notion/redirect");
+    assert_eq!(
+        c.notion.token_url().as_str(),
+        "https://api.notion.com/v1/oauth/token"
+    );
+    assert_eq!(
+        c.notion.authorize_url.as_str(),
+        "https://api.notion.com/v1/oauth/authorize"
+    );
+    assert_eq!(c.notion.state_mode, StateMode::Signed);
+    assert_eq!(c.notion.state_ttl, Duration::from_secs(600));
+    assert_eq!(c.notion.client_secret.expose(), "s3cret");
+    assert_eq!(c.plugins.consumer, "default-consumer");
+    assert_eq!(c.plugins.view, "default-view");
+    assert_eq!(c.plugins.path_of("x"), PathBuf::from("plugins/x.wasm"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn unknown_keys_name_the_line_and_the_key() {
+    let src = format!("{MINIMAL}\n[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n");
+    let p = problems(&src);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].key, "server.listen_port");
+    assert_eq!(p[0].position, Some((9, 1)));
+    let line = p[0].to_string();
+    assert!(
+        line.starts_with("gw.toml:9:1: server.listen_port: unknown field `listen_port`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let p = problems("[notion\nclient_id = 1");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].position.is_some(), "{}", p[0]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key() {
+    let src = r#"
+[server]
+listen = "nowhere"
+
+[notion]
+client_id = "abc"
+client_secret_env = "MISSING_VAR"
+redirect_uri = "http://gw.example.com/cb"
+api_base_url = "not a url"
+state = "sometimes"
+
+[plugins]
+consumer = "../evil"
+"#;
+    let p = problems(src);
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    for key in [
+        "server.listen",
+        "notion.client_secret_env",
+        "notion.redirect_uri",
+        "notion.api_base_url",
+        "notion.state",
+        "plugins.consumer",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    let redirect = p
+        .iter()
+        .find(|p| p.key == "notion.redirect_uri")
+        .expect("redirect problem");
+    assert_eq!(redirect.position, Some((8, 1)));
+    assert!(redirect.message.contains("https"), "{}", redirect.message);
+    let secret = p
+        .iter()
+        .find(|p| p.key == "notion.client_secret_env")
+        .expect("secret problem");
+    assert!(secret.message.contains("MISSING_VAR"));
+}
+
+#[test]
+fn http_is_allowed_only_for_loopback_hosts() {
+    for host in ["127.0.0.1:9", "localhost:9", "[::1]:9", "127.2.3.4"] {
+        let src = MINIMAL.replace("https://gw.example.com", &format!("http://{host}"));
+        assert!(Config::from_toml(&src, "gw.toml", &env).is_ok(), "{host}");
+    }
+    let src = MINIMAL.replace("https://gw.example.com", "http://10.0.0.1");
+    assert_eq!(problems(&src)[0].key, "notion.redirect_uri");
+}
+
+#[test]
+fn inline_secret_is_a_warning_and_two_sources_an_error() {
+    let src = MINIMAL.replace(
+        "client_secret_env = \"SECRET\"",
+        "client_secret = \"inline\"",
+    );
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.warnings[0].key, "notion.client_secret");
+    let src = MINIMAL.replace(
+        "client_secret_env = \"SECRET\"",
+        "client_secret = \"a\"\nclient_secret_env = \"SECRET\"",
+    );
+    assert!(
+        problems(&src)
+            .iter()
+            .any(|p| p.message.contains("only one"))
+    );
+}
+
+#[test]
+fn secret_in_a_world_readable_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gw.toml");
+    let src = MINIMAL.replace(
+        "client_secret_env = \"SECRET\"",
+        "client_secret = \"inline\"",
+    );
+    std::fs::write(&path, src).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = Config::load(&path, &env).expect_err("world-readable");
+        assert!(err.problems[0].message.contains("chmod"), "{}", err);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    assert!(Config::load(&path, &env).is_ok());
+}
+
+#[test]
+fn documents_must_exist_and_have_a_known_type() {
+    let src = format!(
+        "{MINIMAL}\n[documents]\n\"/terms\" = \"no/such/file.md\"\n\"/x\" = \"Cargo.toml\"\n"
+    );
+    let p = problems(&src);
+    assert!(
+        p.iter()
+            .any(|p| p.key == "documents.\"/terms\"" && p.message.contains("does not exist"))
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.key == "documents.\"/x\"" && p.message.contains(".md"))
+    );
+}
+
+#[test]
+fn base_path_prefixes_routes_and_limits_apply_per_plugin() {
+    let src = format!(
+        "{MINIMAL}\n[server]\nbase_path = \"/oauth/\"\n[plugins]\ndeadline_ms = 500\n[plugins.limits.default-view]\nmemory_limit_mib = 8\n\
+         [plugins.settings.default-view]\napp_name = \"Acme\"\nretries = 3\n"
+    );
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    assert_eq!(c.routes.start, "/oauth/auth/notion/start");
+    assert_eq!(
+        c.plugins.limits_for("default-view").memory_bytes,
+        8 * 1024 * 1024
+    );
+    assert_eq!(
+        c.plugins.limits_for("default-view").deadline,
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        c.plugins.limits_for("other").deadline,
+        Duration::from_millis(500)
+    );
+    let settings = c.plugins.settings_for("default-view");
+    assert_eq!(settings.get("app_name").map(String::as_str), Some("Acme"));
+    assert_eq!(settings.get("retries").map(String::as_str), Some("3"));
+}
+
+#[test]
+fn state_key_from_env_and_passthrough_mode() {
+    let src = MINIMAL.replace(
+        "[notion]",
+        "[notion]\nstate = \"passthrough\"\nstate_key_env = \"STATE_KEY\"",
+    );
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    assert_eq!(c.notion.state_mode, StateMode::Passthrough);
+    assert!(matches!(c.notion.state_key, KeySource::Given(_)));
+}

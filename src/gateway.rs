@@ -1,0 +1,98 @@
+//! The gateway assembled from a config: state key, Notion client, plugins,
+//! documents and routes, ready to serve or to embed.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use tokio::net::TcpListener;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::http::{App, Body, DocumentError, load_documents, serve};
+use crate::notion::{NotionClient, NotionError};
+use crate::oauth::{Flow, KeyError, load_state_key};
+use crate::plugins::{PluginError, Plugins};
+
+/// Why the gateway could not be built from a checked config.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The state key could not be loaded or created.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The Notion client could not be set up.
+    #[error(transparent)]
+    Notion(#[from] NotionError),
+    /// One or more plugins could not be loaded.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Plugins(Vec<PluginError>),
+    /// A document could not be read.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+}
+
+/// A ready gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    app: Arc<App>,
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("origin", &self.config.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Builds the gateway on the system clock.
+    pub async fn build(config: Config) -> Result<Self, GatewayError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the gateway on a given clock (tests move time with it).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: SharedClock,
+    ) -> Result<Self, GatewayError> {
+        let config = Arc::new(config);
+        let key = load_state_key(&config.notion.state_key)?;
+        let notion = NotionClient::new(&config.notion)?;
+        let plugins = Plugins::load(&config)
+            .await
+            .map_err(GatewayError::Plugins)?;
+        for plugin in [&plugins.consumer, &plugins.view] {
+            tracing::info!(
+                plugin = plugin.name(),
+                sha256 = &plugin.sha256()[..12],
+                cached = plugin.from_cache(),
+                "plugin loaded"
+            );
+        }
+        let documents = load_documents(&config.documents)?;
+        let flow = Flow::new(config.clone(), key, notion, plugins, clock);
+        let app = Arc::new(App::new(config.clone(), flow, documents));
+        Ok(Self { app, config })
+    }
+
+    /// Answers one request (for embedding in another server, and for tests).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body> {
+        self.app.handle(req).await
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        serve(listener, self.app.clone(), &self.config.server, shutdown).await
+    }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}

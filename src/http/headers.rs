@@ -1,0 +1,91 @@
+//! The headers every response carries, and the filter on headers a view may set.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// The Content-Security-Policy of every page: no script at all, no framing,
+/// styles inline only, images from this origin or https (workspace icons).
+pub(crate) const CSP: &str = "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the security headers (replacing any the handler set) and the request id.
+pub(crate) fn secure(headers: &mut HeaderMap, request_id: &str, no_store: bool) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if no_store { "no-store" } else { "no-cache" }),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", id);
+    }
+}
+
+/// Whether a view may set this header. Security headers are the gateway's;
+/// cookies and cross-origin grants are never a view's to give; a `Location`
+/// must stay on this site (a relative path), so a view cannot make the
+/// gateway an open redirector.
+pub(crate) fn view_may_set(name: &HeaderName, value: &HeaderValue) -> bool {
+    let n = name.as_str();
+    if n == header::LOCATION.as_str() {
+        let v = value.as_bytes();
+        return v.first() == Some(&b'/') && !matches!(v.get(1), Some(b'/' | b'\\'));
+    }
+    !(matches!(
+        n,
+        "content-security-policy"
+            | "x-frame-options"
+            | "x-content-type-options"
+            | "referrer-policy"
+            | "cache-control"
+            | "set-cookie"
+            | "strict-transport-security"
+            | "cross-origin-opener-policy"
+            | "x-request-id"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+    ) || n.starts_with("access-control-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_cannot_weaken_security_or_redirect_off_site() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert!(view_may_set(&header::CONTENT_TYPE, &v("text/html")));
+        assert!(!view_may_set(
+            &header::CONTENT_SECURITY_POLICY,
+            &v("default-src *")
+        ));
+        assert!(!view_may_set(&header::SET_COOKIE, &v("a=b")));
+        assert!(!view_may_set(&header::ACCESS_CONTROL_ALLOW_ORIGIN, &v("*")));
+        assert!(view_may_set(&header::LOCATION, &v("/welcome")));
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:x",
+        ] {
+            assert!(
+                !view_may_set(&header::LOCATION, &HeaderValue::from_static(evil)),
+                "{evil}"
+            );
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The HTTP side: the server loop with its limits and timeouts, the router,
+//! the security headers every response carries, and the static documents.
+//!
+//! This is the only module that knows hyper; it maps the flow's outcomes to
+//! responses in one place ([`router`]).
+
+mod documents;
+mod headers;
+mod landing;
+mod router;
+mod server;
+
+pub use documents::{Document, DocumentError, load_documents};
+pub use router::{App, Body};
+pub use server::{Handler, serve};

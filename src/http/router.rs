@@ -1,0 +1,208 @@
+//! Routes a request to the flow, a document, the health check or the landing
+//! page, and turns every outcome into a response with the security headers.
+//! The mapping from outcomes to HTTP happens here and nowhere else.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use super::documents::Document;
+use super::headers::{secure, view_may_set};
+use super::landing;
+use crate::config::Config;
+use crate::oauth::{Flow, fallback_page};
+use crate::plugins::Page;
+
+/// The response body type.
+pub type Body = Full<Bytes>;
+
+/// The gateway's request handler, shared by every connection.
+pub struct App {
+    config: Arc<Config>,
+    flow: Flow,
+    documents: HashMap<String, Document>,
+    landing: Option<Bytes>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("routes", &self.config.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh id for a request, for logs, pages and the `x-request-id` header.
+fn new_request_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
+
+impl App {
+    /// The handler for `config`'s routes.
+    pub fn new(config: Arc<Config>, flow: Flow, documents: Vec<Document>) -> Self {
+        let landing = config
+            .server
+            .landing_page
+            .then(|| Bytes::from(landing::render(&config)));
+        Self {
+            documents: documents
+                .into_iter()
+                .map(|d| (d.route.clone(), d))
+                .collect(),
+            landing,
+            flow,
+            config,
+        }
+    }
+
+    /// Answers one request; never fails, never reads the request body.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body> {
+        let request_id = new_request_id();
+        let started = Instant::now();
+        let routed = tokio::time::timeout(
+            self.config.server.request_timeout,
+            self.route(&req, &request_id),
+        )
+        .await;
+        let (mut response, no_store) = routed.unwrap_or_else(|_| {
+            tracing::warn!(
+                request_id,
+                "request took longer than server.request_timeout_ms"
+            );
+            let page = fallback_page(
+                503,
+                "Please try again",
+                "The request took too long. Please try again in a moment.",
+            );
+            (page_response(page), true)
+        });
+        secure(response.headers_mut(), &request_id, no_store);
+        // The path only: query strings carry codes and states.
+        tracing::info!(
+            target: "access",
+            request_id,
+            method = %req.method(),
+            path = %req.uri().path(),
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+        );
+        response
+    }
+
+    /// Picks the handler; returns the response and whether it must not be cached.
+    async fn route<B>(&self, req: &Request<B>, request_id: &str) -> (Response<Body>, bool) {
+        let routes = &self.config.routes;
+        let path = req.uri().path();
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let mut r = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed: use GET\n",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return (r, true);
+        }
+        let cookies = || {
+            req.headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+        };
+        if path == routes.start {
+            return match self.flow.start(req.uri().query(), cookies()) {
+                Ok(redirect) => {
+                    let mut r = Response::builder().status(StatusCode::FOUND);
+                    r = r.header(header::LOCATION, redirect.location);
+                    if let Some(cookie) = redirect.set_cookie {
+                        r = r.header(header::SET_COOKIE, cookie);
+                    }
+                    (r.body(Body::default()).unwrap_or_else(|_| internal()), true)
+                }
+                Err(e) => {
+                    tracing::warn!(request_id, "start refused: {e}");
+                    (
+                        page_response(self.flow.error_page(&e, None, request_id).await),
+                        true,
+                    )
+                }
+            };
+        }
+        if path == routes.redirect {
+            let page = self
+                .flow
+                .callback(req.uri().query(), cookies(), request_id)
+                .await;
+            return (page_response(page), true);
+        }
+        if path == routes.health {
+            return (text(StatusCode::OK, "ok\n"), true);
+        }
+        if let Some(doc) = self.documents.get(path) {
+            let r = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, doc.content_type)
+                .body(Body::new(doc.body.clone()))
+                .unwrap_or_else(|_| internal());
+            return (r, false);
+        }
+        if let Some(landing) = &self.landing
+            && (path == routes.landing
+                || path == format!("{}/", routes.landing.trim_end_matches('/')))
+        {
+            let r = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+                .body(Body::new(landing.clone()))
+                .unwrap_or_else(|_| internal());
+            return (r, true);
+        }
+        (text(StatusCode::NOT_FOUND, "not found\n"), true)
+    }
+}
+
+impl super::server::Handler for App {
+    fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send {
+        App::handle(self, req)
+    }
+}
+
+/// A view's page as a response, keeping only the headers a view may set.
+fn page_response(page: Page) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::from(page.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in page.headers {
+        if view_may_set(&name, &value) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    if !response.headers().contains_key(header::CONTENT_TYPE) {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    response
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn internal() -> Response<Body> {
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+}

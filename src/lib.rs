@@ -1,0 +1,30 @@
+//! # notion-oauth-gateway
+//!
+//! Runs the OAuth 2 authorization-code flow of a Notion public integration and
+//! hands the result to app logic written as WebAssembly components.
+//!
+//! A request travels one way through the modules: [`http`] accepts it and
+//! routes it to [`oauth`], which checks the state, asks [`notion`] to exchange
+//! the code, and calls the consumer and view components through [`plugins`].
+//! [`standin`] is a local stand-in for Notion's OAuth endpoints, for the demo
+//! and the tests. [`config`] turns the TOML file into a checked [`config::Config`]
+//! before anything else starts.
+//!
+//! Embedding: build a [`Gateway`] from a config and serve it on a listener.
+
+#![deny(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod data_dir;
+pub mod demo;
+pub mod gateway;
+pub mod html;
+pub mod http;
+pub mod notion;
+pub mod oauth;
+pub mod plugins;
+pub mod secret;
+pub mod standin;
+
+pub use gateway::Gateway;

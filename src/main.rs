@@ -1,0 +1,345 @@
+//! The `notion-oauth-gateway` command: parses flags, loads and checks the
+//! config before binding anything, and hands over to the library.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use notion_oauth_gateway::Gateway;
+use notion_oauth_gateway::config::{Config, ConfigProblem, process_env};
+use notion_oauth_gateway::demo::{Demo, DemoOptions};
+use notion_oauth_gateway::plugins::{Plugins, list_components};
+use notion_oauth_gateway::secret::Secret;
+use notion_oauth_gateway::standin::{self, StandInConfig};
+use tokio::net::TcpListener;
+
+/// Runs the OAuth flow of a Notion public integration, with the app's logic as
+/// WebAssembly component plugins.
+#[derive(Parser)]
+#[command(name = "notion-oauth-gateway", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// The config file.
+        #[arg(long, short, env = "NOG_CONFIG", default_value = "config/gateway.toml")]
+        config: PathBuf,
+    },
+    /// Check the config and load every plugin it names; exit 1 listing each problem.
+    Check {
+        /// The config file.
+        #[arg(long, short, env = "NOG_CONFIG", default_value = "config/gateway.toml")]
+        config: PathBuf,
+    },
+    /// Inspect the plugins folder.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Run the local demo: the gateway plus a stand-in for Notion, on loopback.
+    Dev {
+        /// The gateway's address.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: SocketAddr,
+        /// The Notion stand-in's address.
+        #[arg(long, default_value = "127.0.0.1:8001")]
+        stand_in_listen: SocketAddr,
+        /// The plugins folder.
+        #[arg(long, default_value = "plugins")]
+        plugins_dir: PathBuf,
+        /// The demo's data folder.
+        #[arg(long, default_value = "data/dev")]
+        data_dir: PathBuf,
+        /// The consumer plugin.
+        #[arg(long, default_value = "default-consumer")]
+        consumer: String,
+        /// The view plugin (try `echo-view`).
+        #[arg(long, default_value = "default-view")]
+        view: String,
+    },
+    /// Run only the local stand-in for Notion's OAuth endpoints.
+    StandIn {
+        /// Where to listen (loopback recommended).
+        #[arg(long, default_value = "127.0.0.1:8001")]
+        listen: SocketAddr,
+        /// The OAuth client id to accept.
+        #[arg(long, default_value = "stand-in-client")]
+        client_id: String,
+        /// The environment variable holding the client secret to accept.
+        #[arg(long, default_value = "NOG_STAND_IN_CLIENT_SECRET")]
+        client_secret_env: String,
+        /// A redirect URI to accept (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// List the components in the plugins folder and the world(s) each implements.
+    List {
+        /// The config file.
+        #[arg(long, short, env = "NOG_CONFIG", default_value = "config/gateway.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => serve(&config).await,
+            Command::Check { config } => check(&config).await,
+            Command::Plugins {
+                command: PluginsCommand::List { config },
+            } => list(&config).await,
+            Command::Dev {
+                listen,
+                stand_in_listen,
+                plugins_dir,
+                data_dir,
+                consumer,
+                view,
+            } => {
+                let options = DemoOptions {
+                    listen,
+                    stand_in_listen,
+                    plugins_dir,
+                    data_dir,
+                    consumer,
+                    view,
+                    ..DemoOptions::default()
+                };
+                dev(options).await
+            }
+            Command::StandIn {
+                listen,
+                client_id,
+                client_secret_env,
+                redirect_uris,
+            } => stand_in(listen, client_id, &client_secret_env, redirect_uris).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NOG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Loads the config, printing its problems and warnings; `None` if it is invalid.
+fn load(path: &Path) -> Option<Config> {
+    match Config::load(path, &process_env) {
+        Ok(config) => {
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
+            Some(config)
+        }
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("error: {p}");
+            }
+            None
+        }
+    }
+}
+
+async fn serve(path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(config) = load(path) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let listen = config.server.listen;
+    let gateway = match Gateway::build(config).await {
+        Ok(g) => g,
+        Err(e) => {
+            for line in e.to_string().lines() {
+                eprintln!("error: {line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    gateway.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(config) = load(path) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    match Plugins::load(&config).await {
+        Ok(plugins) => {
+            for (key, plugin) in [("consumer", &plugins.consumer), ("view", &plugins.view)] {
+                println!(
+                    "ok: plugins.{key} = {} ({}, sha256 {})",
+                    plugin.name(),
+                    plugin.path().display(),
+                    &plugin.sha256()[..16]
+                );
+            }
+            println!("ok: {} is valid", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            let src = std::fs::read_to_string(path).unwrap_or_default();
+            for e in errors {
+                let name = match &e {
+                    notion_oauth_gateway::plugins::PluginError::Missing { name, .. }
+                    | notion_oauth_gateway::plugins::PluginError::Invalid { name, .. } => {
+                        Some(name.clone())
+                    }
+                    _ => None,
+                };
+                let key = if name.as_deref() == Some(config.plugins.consumer.as_str()) {
+                    "plugins.consumer"
+                } else {
+                    "plugins.view"
+                };
+                let problem = ConfigProblem::at(&config.origin, &src, key, e.to_string());
+                eprintln!("error: {problem}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn list(path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(config) = load(path) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let reports = list_components(&config).await?;
+    if reports.is_empty() {
+        println!(
+            "no components (*.wasm) in {}; run `make build`",
+            config.plugins.dir.display()
+        );
+    }
+    for r in reports {
+        match r.roles {
+            Ok(roles) => {
+                let worlds: Vec<_> = roles.iter().map(|r| r.name()).collect();
+                let mut used = Vec::new();
+                if r.name == config.plugins.consumer {
+                    used.push("configured consumer");
+                }
+                if r.name == config.plugins.view {
+                    used.push("configured view");
+                }
+                let used = if used.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", used.join(", "))
+                };
+                println!(
+                    "{:<24} {:<16} {}{used}",
+                    r.name,
+                    worlds.join("+"),
+                    r.path.display()
+                );
+            }
+            Err(e) => println!("{:<24} {:<16} {e}", r.name, "invalid"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn dev(options: DemoOptions) -> anyhow::Result<ExitCode> {
+    let demo = Demo::start(&options).await?;
+    println!();
+    println!("  notion-oauth-gateway demo");
+    println!("  Open {}  and click \"Connect Notion\".", demo.url());
+    println!(
+        "  Notion is replaced by a local STAND-IN at http://localhost:{} (not the real Notion).",
+        demo.stand_in_addr.port()
+    );
+    println!(
+        "  Plugins: consumer {}, view {}. Stop with Ctrl-C.",
+        options.consumer, options.view
+    );
+    println!();
+    demo.serve(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stand_in(
+    listen: SocketAddr,
+    client_id: String,
+    secret_env: &str,
+    redirect_uris: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let secret = std::env::var(secret_env).with_context(|| {
+        format!("set {secret_env} to the client secret the stand-in should accept")
+    })?;
+    let config = StandInConfig {
+        client_id,
+        client_secret: Secret::new(secret),
+        redirect_uris,
+    };
+    let (_stand_in, addr) = standin::spawn(config, listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!(
+        "Notion STAND-IN (not Notion) on http://{addr}: GET /v1/oauth/authorize, POST /v1/oauth/token"
+    );
+    shutdown_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("stopping");
+}

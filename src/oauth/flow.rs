@@ -1,0 +1,324 @@
+//! The start route and the callback, in order, with every check before any
+//! call to Notion.
+
+use std::sync::Arc;
+
+use super::binding::BindingCookie;
+use super::error::FlowError;
+use super::fallback;
+use super::params::{CallbackParams, MAX_PASSTHROUGH_STATE};
+use super::replay::{Claim, ReplayGuard};
+use super::state::{MAX_APP_DATA, StateCodec};
+use crate::clock::SharedClock;
+use crate::config::{Config, StateMode};
+use crate::notion::NotionClient;
+use crate::plugins::contract::{DeliveryReason, ErrorInfo, RedirectError, StateInfo};
+use crate::plugins::{Page, Plugins, authorization_of, token_info_of};
+use crate::secret::SecretBytes;
+
+/// The start route's answer: where to send the browser, and the binding cookie to set.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// Notion's authorize URL with every parameter.
+    pub location: String,
+    /// A `Set-Cookie` value, when the browser needs its binding cookie (re)set.
+    pub set_cookie: Option<String>,
+}
+
+/// The OAuth flow of one integration.
+pub struct Flow {
+    config: Arc<Config>,
+    codec: StateCodec,
+    replay: ReplayGuard,
+    binding: BindingCookie,
+    notion: NotionClient,
+    plugins: Plugins,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flow")
+            .field("client_id", &self.config.notion.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Flow {
+    /// Wires the flow from its parts.
+    pub fn new(
+        config: Arc<Config>,
+        state_key: SecretBytes,
+        notion: NotionClient,
+        plugins: Plugins,
+        clock: SharedClock,
+    ) -> Self {
+        let n = &config.notion;
+        let codec = StateCodec::new(
+            state_key,
+            &n.client_id,
+            &n.redirect_uri,
+            n.state_ttl.as_secs(),
+        );
+        let binding =
+            BindingCookie::new(n.redirect_uri.starts_with("https:"), n.state_ttl.as_secs());
+        Self {
+            codec,
+            replay: ReplayGuard::new(),
+            binding,
+            notion,
+            plugins,
+            clock,
+            config,
+        }
+    }
+
+    /// `GET {start}`: builds Notion's authorize URL with a fresh state bound to this browser.
+    pub fn start<'a>(
+        &self,
+        query: Option<&str>,
+        cookies: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Redirect, FlowError> {
+        let n = &self.config.notion;
+        let mut data = None;
+        let mut own_state = None;
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*name {
+                "data" if data.is_some() => {
+                    return Err(FlowError::BadRequest("`data` appears twice"));
+                }
+                "data" if value.len() > MAX_APP_DATA => {
+                    return Err(FlowError::BadRequest("`data` is longer than 512 bytes"));
+                }
+                "data" => data = Some(value.into_owned()),
+                "state" if own_state.is_some() => {
+                    return Err(FlowError::BadRequest("`state` appears twice"));
+                }
+                "state"
+                    if value.len() > MAX_PASSTHROUGH_STATE
+                        || value.chars().any(char::is_control) =>
+                {
+                    return Err(FlowError::BadRequest(
+                        "`state` is too long or has control characters",
+                    ));
+                }
+                "state" => own_state = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let (state, set_cookie) = match n.state_mode {
+            StateMode::Signed => {
+                if own_state.is_some() {
+                    return Err(FlowError::BadRequest(
+                        "`state` is set by the gateway in signed mode; pass app data as `data`",
+                    ));
+                }
+                // Reuse the browser's binding so parallel flows all stay valid;
+                // re-set it either way so it outlives this flow's state.
+                let value = self
+                    .binding
+                    .read(cookies)
+                    .unwrap_or_else(BindingCookie::fresh_value);
+                let state = self
+                    .codec
+                    .issue(&value, data.as_deref(), self.clock.now_secs());
+                (Some(state), Some(self.binding.set_cookie(&value)))
+            }
+            StateMode::Passthrough => {
+                if data.is_some() {
+                    return Err(FlowError::BadRequest(
+                        "`data` needs signed state mode; in passthrough mode put it in your own `state`",
+                    ));
+                }
+                (own_state, None)
+            }
+        };
+        let mut url = n.authorize_url.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &n.client_id)
+                .append_pair("response_type", "code")
+                .append_pair("owner", "user")
+                .append_pair("redirect_uri", &n.redirect_uri);
+            if let Some(state) = &state {
+                q.append_pair("state", state);
+            }
+        }
+        Ok(Redirect {
+            location: url.into(),
+            set_cookie,
+        })
+    }
+
+    /// `GET {redirect}`: checks, exchanges, delivers and renders. Always a page.
+    pub async fn callback<'a>(
+        &self,
+        query: Option<&str>,
+        cookies: impl IntoIterator<Item = &'a str>,
+        request_id: &str,
+    ) -> Page {
+        match self.run_callback(query, cookies, request_id).await {
+            Ok(page) => page,
+            Err((error, state)) => {
+                tracing::warn!(request_id, kind = ?error.kind(), status = error.status(), "callback failed: {error}");
+                self.error_page(&error, state.as_ref(), request_id).await
+            }
+        }
+    }
+
+    async fn run_callback<'a>(
+        &self,
+        query: Option<&str>,
+        cookies: impl IntoIterator<Item = &'a str>,
+        request_id: &str,
+    ) -> Result<Page, (FlowError, Option<StateInfo>)> {
+        let params =
+            CallbackParams::parse(query).map_err(|why| (FlowError::BadRequest(why), None))?;
+        let (state, exchange_id) = self
+            .check_state(params.state.as_deref(), cookies, request_id)
+            .map_err(|e| (e, None))?;
+        let fail = |e: FlowError| (e, Some(state.clone()));
+
+        if let Some(error) = params.error {
+            let error = RedirectError {
+                error,
+                error_description: params.error_description,
+            };
+            tracing::info!(request_id, error = %error.error, "Notion redirected with an error");
+            self.plugins
+                .consumer
+                .consume_redirect_error(request_id, &error, &state)
+                .await
+                .map_err(|e| fail(FlowError::Consumer(e)))?;
+            return Ok(
+                match self
+                    .plugins
+                    .view
+                    .denied_page(request_id, &error, &state)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::error!(request_id, "view failed on the access-denied page: {e}");
+                        fallback::page(
+                            403,
+                            "Notion was not connected",
+                            "The connection was cancelled or refused. You can start again at any time.",
+                        )
+                    }
+                },
+            );
+        }
+
+        let code = params
+            .code
+            .ok_or_else(|| fail(FlowError::BadRequest("the code is missing")))?;
+        let token = self
+            .notion
+            .exchange_code(&code, &self.config.notion.redirect_uri)
+            .await
+            .map_err(|e| fail(FlowError::Notion(e)))?;
+        drop(code);
+        tracing::info!(request_id, bot_id = %token.bot_id, workspace_id = %token.workspace_id, "Notion issued a token");
+
+        let key = format!("{}:{}", token.bot_id, exchange_id);
+        let info = token_info_of(&token, key, DeliveryReason::New, 1);
+        self.plugins
+            .consumer
+            .consume_token_info(request_id, &info, &state)
+            .await
+            .map_err(|e| fail(FlowError::Consumer(e)))?;
+        drop(info);
+        tracing::info!(request_id, bot_id = %token.bot_id, "consumer accepted the token");
+
+        let authorization = authorization_of(&token);
+        Ok(
+            match self
+                .plugins
+                .view
+                .auth_page(request_id, &authorization, &state)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(request_id, "view failed on the success page: {e}");
+                    fallback::page(
+                        200,
+                        "Notion connected",
+                        "Your Notion workspace is connected. You can close this window.",
+                    )
+                }
+            },
+        )
+    }
+
+    /// Checks the state (signed mode) and claims it; returns the state info
+    /// and an id for this exchange.
+    fn check_state<'a>(
+        &self,
+        state: Option<&str>,
+        cookies: impl IntoIterator<Item = &'a str>,
+        request_id: &str,
+    ) -> Result<(StateInfo, String), FlowError> {
+        match self.config.notion.state_mode {
+            StateMode::Passthrough => Ok((
+                StateInfo {
+                    request_id: request_id.to_string(),
+                    app_data: None,
+                    started_at: None,
+                    passthrough_state: state.map(str::to_string),
+                },
+                request_id.to_string(),
+            )),
+            StateMode::Signed => {
+                let state = state
+                    .filter(|s| !s.is_empty())
+                    .ok_or(FlowError::MissingState)?;
+                let now = self.clock.now_secs();
+                let verified =
+                    self.codec
+                        .verify(state, self.binding.read(cookies).as_deref(), now)?;
+                match self.replay.claim(verified.nonce, verified.expires_at, now) {
+                    Claim::Fresh => {}
+                    Claim::Replayed => return Err(FlowError::ReplayedState),
+                    Claim::Full => return Err(FlowError::Busy),
+                }
+                Ok((
+                    StateInfo {
+                        request_id: request_id.to_string(),
+                        app_data: verified.app_data,
+                        started_at: Some(verified.issued_at),
+                        passthrough_state: None,
+                    },
+                    hex::encode(verified.nonce),
+                ))
+            }
+        }
+    }
+
+    /// The view's error page for `error`, or the gateway's own if the view fails.
+    pub async fn error_page(
+        &self,
+        error: &FlowError,
+        state: Option<&StateInfo>,
+        request_id: &str,
+    ) -> Page {
+        let info = ErrorInfo {
+            kind: error.kind(),
+            status: error.status(),
+            message: error.public_message().to_string(),
+        };
+        match self.plugins.view.error_page(request_id, &info, state).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(request_id, "view failed on the error page: {e}");
+                fallback::page(info.status, "Something went wrong", &info.message)
+            }
+        }
+    }
+
+    /// The binding cookie's name (for tests and the HTTP layer).
+    pub fn binding_cookie_name(&self) -> &'static str {
+        self.binding.name()
+    }
+}

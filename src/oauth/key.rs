@@ -1,0 +1,124 @@
+//! The key that signs states: given in the environment, or kept in a file
+//! that the gateway creates (owner-only) on first start.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine as _;
+
+use crate::config::KeySource;
+use crate::secret::{Secret, SecretBytes};
+
+/// The fewest key bytes accepted (HMAC-SHA256 wants 32).
+const MIN_KEY_BYTES: usize = 32;
+
+/// Why the state key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key is not base64 or hex, or too short.
+    #[error("the state key from {0} must be at least 32 bytes, written as base64 or hex")]
+    Malformed(String),
+    /// The key file could not be read or created.
+    #[error("cannot read or create the state key file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+}
+
+/// Loads (or, for a missing file, creates) the state-signing key.
+pub fn load_state_key(source: &KeySource) -> Result<SecretBytes, KeyError> {
+    match source {
+        KeySource::Given(text) => {
+            decode(text).ok_or_else(|| KeyError::Malformed("notion.state_key_env".into()))
+        }
+        KeySource::File(path) => {
+            let file_error = |e: std::io::Error| KeyError::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            };
+            match std::fs::read_to_string(path) {
+                Ok(text) => decode(&Secret::new(text.trim().to_string()))
+                    .ok_or_else(|| KeyError::Malformed(path.display().to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    create(path).map_err(file_error)
+                }
+                Err(e) => Err(file_error(e)),
+            }
+        }
+    }
+}
+
+fn decode(text: &Secret) -> Option<SecretBytes> {
+    let t = text.expose().trim();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(t)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t))
+        .or_else(|_| hex::decode(t))
+        .ok()?;
+    (bytes.len() >= MIN_KEY_BYTES).then(|| SecretBytes::new(bytes))
+}
+
+/// Writes a fresh random key, owner-only, without replacing a file another
+/// process created meanwhile.
+fn create(path: &Path) -> std::io::Result<SecretBytes> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::data_dir::create_private(dir)?;
+    }
+    let key: [u8; 32] = rand::random();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            let encoded =
+                zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key));
+            file.write_all(encoded.as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new state-signing key");
+            Ok(SecretBytes::new(key.to_vec()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path)?;
+            decode(&Secret::new(text.trim().to_string())).ok_or_else(|| {
+                std::io::Error::other("the key file another process wrote is malformed")
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_a_private_key_once_and_reads_it_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/state.key");
+        let first = load_state_key(&KeySource::File(path.clone())).expect("created");
+        let second = load_state_key(&KeySource::File(path.clone())).expect("read");
+        assert_eq!(first, second);
+        assert_eq!(first.expose().len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "key file must be owner-only");
+        }
+    }
+
+    #[test]
+    fn short_or_garbled_keys_are_refused() {
+        assert!(load_state_key(&KeySource::Given(Secret::new("c2hvcnQ="))).is_err());
+        assert!(load_state_key(&KeySource::Given(Secret::new("not base64 !!"))).is_err());
+        let long = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert!(load_state_key(&KeySource::Given(Secret::new(long))).is_ok());
+    }
+}

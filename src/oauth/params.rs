@@ -1,0 +1,131 @@
+//! The callback's query string: attacker-controlled, so every value is
+//! length-checked, duplicates are refused, and nothing is echoed unchecked.
+
+use super::state::MAX_STATE_LEN;
+use crate::secret::Secret;
+
+/// The longest query string looked at.
+pub(crate) const MAX_QUERY: usize = 8 * 1024;
+/// The longest authorization code accepted.
+const MAX_CODE: usize = 1024;
+/// The longest passthrough state accepted.
+pub(crate) const MAX_PASSTHROUGH_STATE: usize = 2048;
+/// The longest error code accepted.
+const MAX_ERROR: usize = 64;
+/// The longest error description kept.
+const MAX_DESCRIPTION: usize = 512;
+
+/// The parameters Notion sends to the redirect URI.
+#[derive(Debug, Default)]
+pub struct CallbackParams {
+    /// The authorization code (a secret until exchanged).
+    pub code: Option<Secret>,
+    /// The state, as sent.
+    pub state: Option<String>,
+    /// The OAuth error code, e.g. `access_denied`.
+    pub error: Option<String>,
+    /// Its description, control characters removed.
+    pub error_description: Option<String>,
+}
+
+impl CallbackParams {
+    /// Parses a query string; the error says which rule it broke (never a value).
+    pub fn parse(query: Option<&str>) -> Result<Self, &'static str> {
+        let query = query.unwrap_or("");
+        if query.len() > MAX_QUERY {
+            return Err("the query string is too long");
+        }
+        let mut p = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "code" => {
+                    once(&p.code)?;
+                    if value.is_empty()
+                        || value.len() > MAX_CODE
+                        || !value.bytes().all(|b| b.is_ascii_graphic())
+                    {
+                        return Err("the code is empty, too long or not printable ASCII");
+                    }
+                    p.code = Some(Secret::new(value.into_owned()));
+                }
+                "state" => {
+                    once(&p.state)?;
+                    if value.len() > MAX_STATE_LEN.max(MAX_PASSTHROUGH_STATE)
+                        || value.chars().any(char::is_control)
+                    {
+                        return Err("the state is too long or has control characters");
+                    }
+                    p.state = Some(value.into_owned());
+                }
+                "error" => {
+                    once(&p.error)?;
+                    if value.is_empty()
+                        || value.len() > MAX_ERROR
+                        || !value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    {
+                        return Err("the error is not an OAuth error code");
+                    }
+                    p.error = Some(value.into_owned());
+                }
+                "error_description" => {
+                    once(&p.error_description)?;
+                    p.error_description = Some(
+                        value
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .take(MAX_DESCRIPTION)
+                            .collect(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if p.code.is_some() && p.error.is_some() {
+            return Err("the callback has both a code and an error");
+        }
+        if p.code.is_none() && p.error.is_none() {
+            return Err("the callback has neither a code nor an error");
+        }
+        Ok(p)
+    }
+}
+
+fn once<T>(slot: &Option<T>) -> Result<(), &'static str> {
+    match slot {
+        Some(_) => Err("a parameter appears twice"),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_code_and_state_and_errors() {
+        let p = CallbackParams::parse(Some("code=abc-123&state=xyz&extra=1")).expect("ok");
+        assert_eq!(p.code.as_ref().map(Secret::expose), Some("abc-123"));
+        assert_eq!(p.state.as_deref(), Some("xyz"));
+        let p = CallbackParams::parse(Some("error=access_denied&state=")).expect("ok");
+        assert_eq!(p.error.as_deref(), Some("access_denied"));
+        assert_eq!(p.state.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn refuses_hostile_queries() {
+        for q in [
+            "code=a&code=b&state=s",
+            "code=a&error=access_denied",
+            "state=s",
+            "",
+            "error=%3Cscript%3E",
+            "code=%0Aa",
+            "code=",
+        ] {
+            assert!(CallbackParams::parse(Some(q)).is_err(), "{q}");
+        }
+        let long = format!("code={}", "a".repeat(MAX_QUERY));
+        assert!(CallbackParams::parse(Some(&long)).is_err());
+        assert!(CallbackParams::parse(Some("code=%FF%FE")).is_err());
+    }
+}

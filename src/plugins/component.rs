@@ -1,0 +1,237 @@
+//! One loaded plugin: its compiled, pre-linked component, the roles it can
+//! play, its limits and settings.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::{Instance, InstancePre};
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi_config::WasiConfigVariables;
+
+use super::bindings::{ConsumerIndices, ViewIndices};
+use super::cache::{CompileCache, sha256_hex};
+use super::call::DeadlineExceeded;
+use super::engine::PluginEngine;
+use super::error::PluginError;
+use super::host::{PluginState, linker};
+use crate::config::PluginLimits;
+
+/// A role a component can play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Exports `notion:oauth/consumer`.
+    Consumer,
+    /// Exports `notion:oauth/view`.
+    View,
+}
+
+impl Role {
+    /// The WIT interface a component must export to play this role.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Role::Consumer => "notion:oauth/consumer@0.1.0",
+            Role::View => "notion:oauth/view@0.1.0",
+        }
+    }
+
+    /// The role's short name, as the config says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Consumer => "consumer",
+            Role::View => "view",
+        }
+    }
+}
+
+/// A compiled, checked, pre-linked plugin, ready for a fresh instance per call.
+pub struct LoadedPlugin {
+    name: Arc<str>,
+    path: PathBuf,
+    sha256: String,
+    from_cache: bool,
+    pre: InstancePre<PluginState>,
+    pub(crate) consumer: Option<ConsumerIndices>,
+    pub(crate) view: Option<ViewIndices>,
+    limits: PluginLimits,
+    settings: Arc<WasiConfigVariables>,
+    engine: PluginEngine,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("roles", &self.roles())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// Reads, compiles (or takes from the cache), links and checks the
+    /// component at `path`. One probe instance is made to check that each
+    /// exported interface has the exact types of this gateway's WIT.
+    pub(crate) async fn load(
+        engine: &PluginEngine,
+        cache: &CompileCache,
+        name: &str,
+        path: &Path,
+        limits: PluginLimits,
+        settings: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, PluginError> {
+        let invalid = |reason: String| PluginError::Invalid {
+            name: name.to_string(),
+            reason,
+        };
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| PluginError::Missing {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let sha256 = sha256_hex(&bytes);
+        let wasm = engine.engine().clone();
+        let cache = cache.clone();
+        let hash = sha256.clone();
+        let (component, from_cache) =
+            tokio::task::spawn_blocking(move || cache.component(&wasm, &bytes, &hash))
+                .await
+                .map_err(|e| invalid(format!("compilation stopped: {e}")))?
+                .map_err(|e| {
+                    invalid(format!(
+                        "{} is not a valid WebAssembly component: {e:#}",
+                        path.display()
+                    ))
+                })?;
+        let linker = linker(engine.engine()).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            invalid(format!(
+                "imports something the gateway does not provide ({e:#}); plugins may import only WASI 0.2, wasi:logging and wasi:config"
+            ))
+        })?;
+        let mut plugin = Self {
+            name: Arc::from(name),
+            path: path.to_path_buf(),
+            sha256,
+            from_cache,
+            consumer: ConsumerIndices::new(&pre).ok(),
+            view: ViewIndices::new(&pre).ok(),
+            pre,
+            limits,
+            settings: Arc::new(settings.into_iter().collect()),
+            engine: engine.clone(),
+        };
+        if plugin.consumer.is_none() && plugin.view.is_none() {
+            return Err(invalid(format!(
+                "exports neither {} nor {}; build it against the WIT in this gateway's wit/ folder",
+                Role::Consumer.interface(),
+                Role::View.interface()
+            )));
+        }
+        plugin.probe().await?;
+        Ok(plugin)
+    }
+
+    /// Instantiates once and resolves every export with its types, so a
+    /// component built against another WIT fails now, not on a user's request.
+    async fn probe(&mut self) -> Result<(), PluginError> {
+        let (mut store, instance) = self.instantiate("load-check").await?;
+        let mismatch = |role: Role, e: wasmtime::Error| PluginError::Invalid {
+            name: self.name.to_string(),
+            reason: format!(
+                "exports {} with types that differ from this gateway's ({e:#}); rebuild it against this gateway's wit/",
+                role.interface()
+            ),
+        };
+        if let Some(indices) = &self.consumer {
+            indices
+                .load(&mut store, &instance)
+                .map_err(|e| mismatch(Role::Consumer, e))?;
+        }
+        if let Some(indices) = &self.view {
+            indices
+                .load(&mut store, &instance)
+                .map_err(|e| mismatch(Role::View, e))?;
+        }
+        Ok(())
+    }
+
+    /// A fresh store and instance for one call, with this plugin's memory cap
+    /// and a deadline enforced by epoch interruption.
+    pub(crate) async fn instantiate(
+        &self,
+        request_id: &str,
+    ) -> Result<(Store<PluginState>, Instance), PluginError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX))
+            .instances(64)
+            .tables(64)
+            .memories(16)
+            .table_elements(100_000)
+            .build();
+        let slot = self.engine.slot().await;
+        let deadline = Instant::now() + self.limits.deadline;
+        let state = PluginState::new(
+            self.name.clone(),
+            Arc::from(request_id),
+            self.settings.clone(),
+            limits,
+            deadline,
+            slot,
+        );
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| super::call::classify(self, e))?;
+        Ok((store, instance))
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The component file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SHA-256 of the component file, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Whether the compiled code came from the on-disk cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// The roles this component can play.
+    pub fn roles(&self) -> Vec<Role> {
+        let mut roles = Vec::new();
+        if self.consumer.is_some() {
+            roles.push(Role::Consumer);
+        }
+        if self.view.is_some() {
+            roles.push(Role::View);
+        }
+        roles
+    }
+
+    /// This plugin's sandbox limits.
+    pub fn limits(&self) -> PluginLimits {
+        self.limits
+    }
+}

@@ -1,0 +1,107 @@
+//! The one wasmtime engine of the gateway: component model, async calls,
+//! epoch interruption with a ticker that really advances the epoch, and the
+//! pooling allocator sized from the config. Limits live here, in one place.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::error::PluginError;
+use crate::config::PluginsConfig;
+
+/// How often the epoch advances; a deadline is enforced to within about this.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The engine plus its epoch ticker. Cloning shares both; the ticker stops
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct PluginEngine {
+    engine: Engine,
+    _ticker: Arc<Ticker>,
+    slots: Arc<Semaphore>,
+    max_concurrent: u32,
+}
+
+impl std::fmt::Debug for PluginEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEngine")
+            .field("max_concurrent", &self.max_concurrent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread, so a
+/// guest spinning on a busy runtime thread is still interrupted.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl PluginEngine {
+    /// Builds the engine for the plugins in `config`.
+    pub fn new(config: &PluginsConfig) -> Result<Self, PluginError> {
+        let max_memory = config
+            .limits
+            .values()
+            .map(|l| l.memory_bytes)
+            .chain([config.default_limits.memory_bytes])
+            .max()
+            .unwrap_or(config.default_limits.memory_bytes);
+        let n = config.max_concurrent;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(16))
+            .total_memories(n.saturating_mul(4))
+            .total_tables(n.saturating_mul(16))
+            .total_stacks(n)
+            .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
+            .max_memories_per_component(16)
+            .max_tables_per_component(64)
+            .max_core_instances_per_component(64)
+            .max_component_instance_size(4 << 20)
+            .max_core_instance_size(4 << 20)
+            .table_elements(100_000);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticking = engine.clone();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Self {
+            engine,
+            _ticker: Arc::new(Ticker { stop }),
+            slots: Arc::new(Semaphore::new(n as usize)),
+            max_concurrent: n,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Waits for a free instance slot; the slot is held until the permit drops.
+    /// Calls beyond the pool's size queue here instead of failing.
+    pub(crate) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().acquire_owned().await.ok()
+    }
+}

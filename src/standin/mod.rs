@@ -1,0 +1,54 @@
+//! A local stand-in for Notion's OAuth endpoints: the consent page
+//! (`/v1/oauth/authorize`) and the token endpoint (`/v1/oauth/token`).
+//!
+//! It is clearly marked as a stand-in on every page. It checks what Notion
+//! checks (a known client, a registered redirect URI, HTTP Basic client
+//! authentication, the `Notion-Version` header, single-use codes bound to
+//! their redirect URI) and answers in Notion's documented shapes, so the whole
+//! flow can run on 127.0.0.1: the `dev` demo, the integration tests and the
+//! benchmark use it. Tests can queue faults for the token endpoint and read
+//! what it received.
+
+mod faults;
+mod pages;
+mod service;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use faults::{Fault, RecordedRequest};
+pub use service::StandIn;
+
+use crate::secret::Secret;
+
+/// Who the stand-in accepts as a client.
+#[derive(Debug, Clone)]
+pub struct StandInConfig {
+    /// The OAuth client id it accepts.
+    pub client_id: String,
+    /// That client's secret.
+    pub client_secret: Secret,
+    /// The redirect URIs registered for the client (matched exactly).
+    pub redirect_uris: Vec<String>,
+}
+
+/// Binds the stand-in on `addr` and serves it in the background until the
+/// returned handle's task is aborted or the process ends.
+pub async fn spawn(
+    config: StandInConfig,
+    addr: SocketAddr,
+) -> std::io::Result<(Arc<StandIn>, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let stand_in = Arc::new(StandIn::new(config));
+    let serving = stand_in.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serving.serve(listener, std::future::pending()).await {
+            tracing::error!(error = %e, "the Notion stand-in stopped");
+        }
+    });
+    Ok((stand_in, local))
+}

@@ -1,0 +1,180 @@
+//! The stand-in's memory: codes it issued, and the refresh tokens of the
+//! authorizations it granted, with Notion's rules (codes single-use, expiring
+//! after 10 minutes, bound to their redirect URI; refresh tokens rotate).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long a code stays valid.
+const CODE_TTL: Duration = Duration::from_secs(600);
+
+/// A random UUID (version 4) as Notion writes ids.
+pub(crate) fn uuid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn random_token(prefix: &str) -> String {
+    format!("{prefix}{}", hex::encode(rand::random::<[u8; 20]>()))
+}
+
+struct IssuedCode {
+    redirect_uri: String,
+    issued: Instant,
+    used: bool,
+}
+
+/// Why a grant was refused: an OAuth error code and Notion's message.
+pub(crate) type GrantError = (&'static str, &'static str);
+
+/// Codes and refresh tokens.
+pub(crate) struct Tokens {
+    workspace_id: String,
+    codes: HashMap<String, IssuedCode>,
+    /// refresh token -> bot id
+    refresh: HashMap<String, String>,
+}
+
+impl Tokens {
+    pub(crate) fn new() -> Self {
+        Self {
+            workspace_id: uuid(),
+            codes: HashMap::new(),
+            refresh: HashMap::new(),
+        }
+    }
+
+    /// Issues a code for a redirect URI.
+    pub(crate) fn issue_code(&mut self, redirect_uri: &str) -> String {
+        let now = Instant::now();
+        self.codes
+            .retain(|_, c| now.duration_since(c.issued) < CODE_TTL * 2);
+        let code = format!("stand-in-code-{}", hex::encode(rand::random::<[u8; 16]>()));
+        self.codes.insert(
+            code.clone(),
+            IssuedCode {
+                redirect_uri: redirect_uri.to_string(),
+                issued: now,
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// Redeems a code: once, in time, with the same redirect URI.
+    pub(crate) fn redeem_code(
+        &mut self,
+        code: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<Value, GrantError> {
+        let issued = self
+            .codes
+            .get_mut(code)
+            .ok_or(("invalid_grant", "Invalid code: this code is not valid."))?;
+        if issued.used {
+            return Err(("invalid_grant", "Invalid code: this code has been revoked."));
+        }
+        issued.used = true;
+        if issued.issued.elapsed() > CODE_TTL {
+            return Err(("invalid_grant", "Invalid code: this code has expired."));
+        }
+        if redirect_uri != Some(issued.redirect_uri.as_str()) {
+            return Err((
+                "invalid_grant",
+                "Invalid redirect_uri: it does not match the authorization request.",
+            ));
+        }
+        Ok(self.grant(uuid()))
+    }
+
+    /// Rotates a refresh token: the old one stops working.
+    pub(crate) fn refresh(&mut self, refresh_token: &str) -> Result<Value, GrantError> {
+        let bot_id = self
+            .refresh
+            .remove(refresh_token)
+            .ok_or(("invalid_grant", "Invalid refresh token."))?;
+        Ok(self.grant(bot_id))
+    }
+
+    fn grant(&mut self, bot_id: String) -> Value {
+        let refresh_token = random_token("nrt_");
+        self.refresh.insert(refresh_token.clone(), bot_id.clone());
+        json!({
+            "access_token": random_token("ntn_"),
+            "token_type": "bearer",
+            "refresh_token": refresh_token,
+            "bot_id": bot_id,
+            "workspace_id": self.workspace_id,
+            "workspace_name": "Stand-in Workspace",
+            "workspace_icon": "🧪",
+            "owner": {
+                "type": "user",
+                "user": {
+                    "object": "user",
+                    "id": "00000000-0000-4000-8000-00000000a0a0",
+                    "type": "person",
+                    "name": "Ada Stand-in",
+                    "avatar_url": null,
+                    "person": { "email": "ada@stand-in.invalid", "email_verified": true }
+                }
+            },
+            "duplicated_template_id": null,
+            "request_id": uuid(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_single_use_and_bound_to_their_redirect_uri() {
+        let mut t = Tokens::new();
+        let code = t.issue_code("http://127.0.0.1/cb");
+        assert!(t.redeem_code(&code, Some("http://127.0.0.1/cb")).is_ok());
+        assert_eq!(
+            t.redeem_code(&code, Some("http://127.0.0.1/cb"))
+                .map(|_| ())
+                .unwrap_err()
+                .0,
+            "invalid_grant"
+        );
+        let code = t.issue_code("http://127.0.0.1/cb");
+        assert!(
+            t.redeem_code(&code, Some("http://127.0.0.1/other"))
+                .is_err()
+        );
+        assert!(t.redeem_code("nope", None).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_rotate() {
+        let mut t = Tokens::new();
+        let code = t.issue_code("u");
+        let first = t.redeem_code(&code, Some("u")).expect("granted");
+        let old = first["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_string();
+        let second = t.refresh(&old).expect("refreshed");
+        assert_eq!(first["bot_id"], second["bot_id"]);
+        assert!(
+            t.refresh(&old).is_err(),
+            "old refresh token must stop working"
+        );
+        assert_eq!(uuid().len(), 36);
+    }
+}
