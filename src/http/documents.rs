@@ -97,9 +97,9 @@ mod tests {
 
     #[test]
     fn markdown_becomes_a_titled_page() {
-        let page = render_markdown("# Terms of <Use>\n\nHello *world*.\n");
+        let page = render_markdown("# Terms & \"Conditions\"\n\nHello *world*.\n");
         assert!(
-            page.contains("<title>Terms of &lt;Use&gt;</title>"),
+            page.contains("<title>Terms &amp; &quot;Conditions&quot;</title>"),
             "{page}"
         );
         assert!(page.contains("<em>world</em>"));

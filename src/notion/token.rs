@@ -127,13 +127,11 @@ pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
 /// Keeps serde's message only when it names a field and not a value.
 fn field_only(message: &str) -> String {
     let msg = message.split(" at line ").next().unwrap_or(message);
-    if msg.starts_with("missing field")
-        || msg.starts_with("unknown variant")
-        || msg.starts_with("duplicate field")
-    {
-        msg.split(", expected").next().unwrap_or(msg).to_string()
+    // Only these messages are safe: they quote field names. "unknown variant"
+    // and "invalid type" quote the offending value, which may be a token.
+    if msg.starts_with("missing field") || msg.starts_with("duplicate field") {
+        msg.to_string()
     } else if msg.starts_with("invalid type") {
-        // "invalid type: string \"...\", expected ..." may quote a value: drop it.
         "a field has the wrong type".to_string()
     } else {
         "a field has an unexpected value".to_string()

@@ -187,7 +187,9 @@ impl LoadedPlugin {
             if Instant::now() >= ctx.data().deadline {
                 Err(wasmtime::Error::new(DeadlineExceeded))
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // `yield_now` lets the runtime poll its I/O driver before this
+                // task runs again, so a spinning guest cannot starve sockets.
+                Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
             }
         });
         let instance = self

@@ -13,7 +13,7 @@ use super::error::PluginError;
 use crate::config::PluginsConfig;
 
 /// How often the epoch advances; a deadline is enforced to within about this.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// The engine plus its epoch ticker. Cloning shares both; the ticker stops
 /// when the last clone is dropped.

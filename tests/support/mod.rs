@@ -1,0 +1,273 @@
+//! Shared test infrastructure: the gateway and the Notion stand-in, both on
+//! 127.0.0.1 ports of their own, and a "browser" with a cookie jar that walks
+//! the flow over real HTTP.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notion_oauth_gateway::Gateway;
+use notion_oauth_gateway::clock::ShiftedClock;
+use notion_oauth_gateway::config::Config;
+use notion_oauth_gateway::secret::Secret;
+use notion_oauth_gateway::standin::{self, StandIn, StandInConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A built component: `plugins/<name>.wasm` or `tests/plugins/<name>.wasm`.
+pub fn component(name: &str) -> PathBuf {
+    for dir in ["plugins", "tests/plugins"] {
+        let path = repo().join(dir).join(format!("{name}.wasm"));
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!("component {name}.wasm is not built; run `make test` (it builds plugins first)");
+}
+
+/// What a test gateway runs with.
+#[derive(Clone)]
+pub struct Options {
+    pub consumer: String,
+    pub view: String,
+    /// Extra lines for `[notion]`.
+    pub notion: Vec<String>,
+    /// Extra lines for `[plugins]`.
+    pub plugins: Vec<String>,
+    /// Extra tables appended at the end.
+    pub tail: String,
+    /// The client secret (a canary by default).
+    pub client_secret: String,
+    /// Where the gateway sends token requests, instead of the stand-in.
+    pub api_base_url: Option<String>,
+    /// The secret the stand-in expects, when it should differ from the gateway's.
+    pub stand_in_secret: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            consumer: "default-consumer".into(),
+            view: "default-view".into(),
+            notion: Vec::new(),
+            plugins: vec!["max_concurrent = 16".into()],
+            tail: String::new(),
+            client_secret: format!("CANARY_SECRET_{}:%x", std::process::id()),
+            api_base_url: None,
+            stand_in_secret: None,
+        }
+    }
+}
+
+impl Options {
+    pub fn with_plugins(consumer: &str, view: &str) -> Self {
+        Self { consumer: consumer.into(), view: view.into(), ..Self::default() }
+    }
+}
+
+/// A running gateway and stand-in.
+pub struct Harness {
+    pub stand_in: Arc<StandIn>,
+    pub gateway_url: String,
+    pub stand_in_url: String,
+    pub redirect_uri: String,
+    pub clock: ShiftedClock,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Copies the named components into `dir`.
+pub fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    for name in names {
+        std::fs::copy(component(name), plugins.join(format!("{name}.wasm"))).expect("copy component");
+    }
+    plugins
+}
+
+/// The config text for a harness.
+pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> String {
+    let mut names = vec![o.consumer.as_str(), o.view.as_str()];
+    names.dedup();
+    let plugins = plugins_dir_with(dir, &names);
+    format!(
+        "[server]\nlisten = \"{gateway}\"\ndata_dir = {data:?}\n\n\
+         [notion]\nclient_id = \"test-client\"\nclient_secret_env = \"TEST_SECRET\"\n\
+         redirect_uri = \"http://{gateway}/auth/notion/redirect\"\n\
+         api_base_url = \"{api}\"\nauthorize_url = \"http://{stand_in}/v1/oauth/authorize\"\n{notion}\n\n\
+         [plugins]\ndir = {plugins:?}\nconsumer = \"{consumer}\"\nview = \"{view}\"\n{plugin_lines}\n\n{tail}\n",
+        data = dir.join("data").display().to_string(),
+        api = o.api_base_url.clone().unwrap_or_else(|| format!("http://{stand_in}")),
+        notion = o.notion.join("\n"),
+        plugins = plugins.display().to_string(),
+        consumer = o.consumer,
+        view = o.view,
+        plugin_lines = o.plugins.join("\n"),
+        tail = o.tail,
+    )
+}
+
+impl Harness {
+    pub async fn start(o: Options) -> Harness {
+        Self::try_start(o).await.unwrap_or_else(|e| panic!("gateway did not start: {e}"))
+    }
+
+    pub async fn try_start(o: Options) -> Result<Harness, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let gateway = listener.local_addr().expect("addr").to_string();
+        let redirect_uri = format!("http://{gateway}/auth/notion/redirect");
+        let (stand_in, stand_in_addr) = standin::spawn(
+            StandInConfig {
+                client_id: "test-client".into(),
+                client_secret: Secret::new(o.stand_in_secret.clone().unwrap_or_else(|| o.client_secret.clone())),
+                redirect_uris: vec![redirect_uri.clone()],
+            },
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("stand-in");
+        let text = config_text(&o, dir.path(), &gateway, &stand_in_addr.to_string());
+        let config_path = dir.path().join("gateway.toml");
+        std::fs::write(&config_path, &text).expect("write config");
+        let secret = o.client_secret.clone();
+        let env = move |name: &str| (name == "TEST_SECRET").then(|| secret.clone());
+        let config = Config::from_toml(&text, "gateway.toml", &env).map_err(|e| e.to_string())?;
+        let clock = ShiftedClock::default();
+        let gw = Gateway::build_with_clock(config, Arc::new(clock.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = gw
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Harness {
+            stand_in,
+            gateway_url: format!("http://{gateway}"),
+            stand_in_url: format!("http://{stand_in_addr}"),
+            redirect_uri,
+            clock,
+            dir,
+            config_path,
+            stop: Some(stop),
+        })
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.gateway_url)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway_url)
+    }
+}
+
+/// A browser: a cookie jar, no automatic redirects, short timeouts.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub gateway_url: String,
+}
+
+impl Browser {
+    pub fn new(gateway_url: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Self { client, gateway_url: gateway_url.to_string() }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.expect("request")
+    }
+
+    /// `GET start`: returns Notion's (the stand-in's) authorize URL.
+    pub async fn start(&self, query: &str) -> String {
+        let url = format!("{}/auth/notion/start{query}", self.gateway_url);
+        let r = self.get(&url).await;
+        assert_eq!(r.status(), 302, "start should redirect");
+        location(&r)
+    }
+
+    /// Opens the consent page and presses a button: the URL Notion sends the browser back to.
+    pub async fn consent(&self, authorize_url: &str, decision: &str) -> String {
+        let page = self.get(authorize_url).await;
+        assert_eq!(page.status(), 200, "consent page");
+        let html = page.text().await.expect("consent html");
+        assert!(html.contains("STAND-IN for Notion"), "the consent page must be the marked stand-in");
+        let url = url::Url::parse(authorize_url).expect("authorize url");
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        let mut form = vec![
+            ("client_id", q["client_id"].clone()),
+            ("redirect_uri", q["redirect_uri"].clone()),
+            ("decision", decision.to_string()),
+        ];
+        if let Some(state) = q.get("state") {
+            form.push(("state", state.clone()));
+        }
+        let action = format!("{}://{}/v1/oauth/authorize", url.scheme(), url.authority());
+        let r = self.client.post(action).form(&form).send().await.expect("decision");
+        assert_eq!(r.status(), 302, "the stand-in redirects back");
+        location(&r)
+    }
+
+    /// The whole flow: start, allow, callback. Returns the callback's response.
+    pub async fn connect(&self, query: &str) -> reqwest::Response {
+        let authorize = self.start(query).await;
+        let back = self.consent(&authorize, "allow").await;
+        self.get(&back).await
+    }
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location header")
+        .to_string()
+}
+
+/// The query parameter `name` of `url`.
+pub fn param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `url` with the query parameter `name` set to `value`.
+pub fn with_param(url: &str, name: &str, value: &str) -> String {
+    let mut u = url::Url::parse(url).expect("url");
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != name)
+        .chain([(name.to_string(), value.to_string())])
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.to_string()
+}
