@@ -18,7 +18,11 @@ async fn callback_status_and_body(h: &Harness) -> (u16, String) {
 #[tokio::test]
 async fn notion_invalid_grant_gives_400_and_asks_to_start_again() {
     let h = Harness::start(Options::default()).await;
-    h.stand_in.push_fault(Fault::notion_error(400, "invalid_grant", "Invalid code: this code has been revoked."));
+    h.stand_in.push_fault(Fault::notion_error(
+        400,
+        "invalid_grant",
+        "Invalid code: this code has been revoked.",
+    ));
     let (status, body) = callback_status_and_body(&h).await;
     assert_eq!(status, 400);
     assert!(body.contains("start connecting Notion again"), "{body}");
@@ -27,9 +31,11 @@ async fn notion_invalid_grant_gives_400_and_asks_to_start_again() {
 #[tokio::test]
 async fn notion_invalid_client_in_either_error_shape_gives_502() {
     let h = Harness::start(Options::default()).await;
-    h.stand_in.push_fault(Fault::rfc_error(401, "invalid_client"));
+    h.stand_in
+        .push_fault(Fault::rfc_error(401, "invalid_client"));
     assert_eq!(callback_status_and_body(&h).await.0, 502);
-    h.stand_in.push_fault(Fault::notion_error(401, "invalid_client", "bad client"));
+    h.stand_in
+        .push_fault(Fault::notion_error(401, "invalid_client", "bad client"));
     assert_eq!(callback_status_and_body(&h).await.0, 502);
 }
 
@@ -47,7 +53,8 @@ async fn wrong_client_secret_is_refused_by_notion_and_reported_as_502() {
 #[tokio::test]
 async fn notion_500_gives_502() {
     let h = Harness::start(Options::default()).await;
-    h.stand_in.push_fault(Fault::notion_error(500, "internal_server_error", "oops"));
+    h.stand_in
+        .push_fault(Fault::notion_error(500, "internal_server_error", "oops"));
     let (status, body) = callback_status_and_body(&h).await;
     assert_eq!(status, 502);
     assert!(body.contains("try again"), "{body}");
@@ -65,7 +72,11 @@ async fn notion_timeout_gives_504_within_the_configured_timeout() {
     let started = Instant::now();
     let r = browser.get(&back).await;
     assert_eq!(r.status(), 504);
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -92,10 +103,17 @@ async fn a_redirect_from_notion_is_not_followed() {
     h.stand_in.push_fault(Fault::Respond {
         status: 307,
         body: Vec::new(),
-        headers: vec![("location".into(), format!("{}/v1/oauth/token", h.stand_in_url))],
+        headers: vec![(
+            "location".into(),
+            format!("{}/v1/oauth/token", h.stand_in_url),
+        )],
     });
     assert_eq!(callback_status_and_body(&h).await.0, 502);
-    assert_eq!(h.stand_in.token_requests(), 1, "the code is sent once, not resent to the redirect target");
+    assert_eq!(
+        h.stand_in.token_requests(),
+        1,
+        "the code is sent once, not resent to the redirect target"
+    );
 }
 
 #[tokio::test]
@@ -168,13 +186,20 @@ async fn endless_loop_is_stopped_by_its_deadline_while_others_are_served() {
         let started = Instant::now();
         let r = h.browser().get(&h.url("/healthz")).await;
         assert_eq!(r.status(), 200);
-        assert!(started.elapsed() < Duration::from_millis(500), "health took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "health took {:?}",
+            started.elapsed()
+        );
         let start = h.browser().get(&h.url("/auth/notion/start")).await;
         assert_eq!(start.status(), 302);
     }
     let (status, took) = looping.await.expect("join");
     assert_eq!(status, 500);
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(3000), "stopped after {took:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(3000),
+        "stopped after {took:?}"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +209,10 @@ async fn looping_view_is_stopped_and_replaced_by_the_gateways_own_page() {
     o.plugins.push("deadline_ms = 300".into());
     let h = Harness::start(o).await;
     let (status, body) = callback_status_and_body(&h).await;
-    assert_eq!(status, 200, "the token was accepted, so the user is told so");
+    assert_eq!(
+        status, 200,
+        "the token was accepted, so the user is told so"
+    );
     assert!(body.contains("Notion connected"), "{body}");
 }
 
@@ -193,7 +221,10 @@ async fn trapping_view_on_an_error_keeps_the_hosts_status() {
     let mut o = Options::with_plugins("default-consumer", "faulty");
     o.tail = "[plugins.settings.faulty]\nview = \"trap\"\n".into();
     let h = Harness::start(o).await;
-    let r = h.browser().get(&h.url("/auth/notion/redirect?code=x&state=forged")).await;
+    let r = h
+        .browser()
+        .get(&h.url("/auth/notion/redirect?code=x&state=forged"))
+        .await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.expect("body").contains("not valid"));
 }
@@ -206,7 +237,12 @@ async fn a_view_cannot_weaken_security_headers_or_redirect_off_site() {
     let r = h.browser().connect("").await;
     assert_eq!(r.status(), 200);
     let headers = r.headers();
-    assert!(headers["content-security-policy"].to_str().expect("csp").contains("frame-ancestors 'none'"));
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("frame-ancestors 'none'")
+    );
     assert!(headers.get("set-cookie").is_none());
     assert!(headers.get("access-control-allow-origin").is_none());
     assert!(headers.get("location").is_none());
@@ -229,5 +265,8 @@ async fn a_consumer_plugin_that_is_only_a_view_is_refused_at_start() {
         .await
         .err()
         .expect("must not start");
-    assert!(err.contains("does not export notion:oauth/consumer@0.1.0"), "{err}");
+    assert!(
+        err.contains("does not export notion:oauth/consumer@0.1.0"),
+        "{err}"
+    );
 }

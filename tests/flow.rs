@@ -12,13 +12,24 @@ async fn happy_path_connects_and_shows_the_view_page() {
     let browser = h.browser();
     let authorize = browser.start("?data=user-42").await;
     assert!(authorize.starts_with(&format!("{}/v1/oauth/authorize?", h.stand_in_url)));
-    assert_eq!(param(&authorize, "client_id").as_deref(), Some("test-client"));
+    assert_eq!(
+        param(&authorize, "client_id").as_deref(),
+        Some("test-client")
+    );
     assert_eq!(param(&authorize, "response_type").as_deref(), Some("code"));
     assert_eq!(param(&authorize, "owner").as_deref(), Some("user"));
-    assert_eq!(param(&authorize, "redirect_uri").as_deref(), Some(h.redirect_uri.as_str()));
+    assert_eq!(
+        param(&authorize, "redirect_uri").as_deref(),
+        Some(h.redirect_uri.as_str())
+    );
     let state = param(&authorize, "state").expect("state");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&state).expect("base64url state");
-    assert!(raw.len() >= 16 + 32, "state carries >= 128 random bits and a MAC");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&state)
+        .expect("base64url state");
+    assert!(
+        raw.len() >= 16 + 32,
+        "state carries >= 128 random bits and a MAC"
+    );
 
     let back = browser.consent(&authorize, "allow").await;
     assert!(back.starts_with(&h.redirect_uri));
@@ -27,7 +38,10 @@ async fn happy_path_connects_and_shows_the_view_page() {
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.expect("body");
     assert!(html.contains("Connected to Stand-in Workspace"), "{html}");
-    assert!(!html.contains("ntn_") && !html.contains("nrt_"), "no token reaches the browser");
+    assert!(
+        !html.contains("ntn_") && !html.contains("nrt_"),
+        "no token reaches the browser"
+    );
     assert_eq!(h.stand_in.token_requests(), 1);
 }
 
@@ -58,11 +72,18 @@ async fn token_request_is_json_with_basic_auth_version_and_the_identical_redirec
         "test-client:{}",
         url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()
     ));
-    assert_eq!(r.authorization.as_deref(), Some(format!("Basic {expected}").as_str()));
+    assert_eq!(
+        r.authorization.as_deref(),
+        Some(format!("Basic {expected}").as_str())
+    );
     let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json body");
     assert_eq!(body["grant_type"], "authorization_code");
     assert_eq!(body["code"].as_str(), param(&back, "code").as_deref());
-    assert_eq!(body["redirect_uri"].as_str(), param(&authorize, "redirect_uri").as_deref(), "byte-identical redirect_uri");
+    assert_eq!(
+        body["redirect_uri"].as_str(),
+        param(&authorize, "redirect_uri").as_deref(),
+        "byte-identical redirect_uri"
+    );
     assert!(!String::from_utf8_lossy(&r.body).contains("CANARY_SECRET"));
 }
 
@@ -72,10 +93,20 @@ async fn app_data_and_every_authorization_field_reach_the_plugins() {
     let page = h.browser().connect("?data=acct%3D42%20%26%20more").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("body");
-    for expected in ["acct=42 &amp; more", "Stand-in Workspace", "Ada Stand-in", "ada@stand-in.invalid", "bearer", "owner.user.email_verified"] {
+    for expected in [
+        "acct=42 &amp; more",
+        "Stand-in Workspace",
+        "Ada Stand-in",
+        "ada@stand-in.invalid",
+        "bearer",
+        "owner.user.email_verified",
+    ] {
         assert!(html.contains(expected), "{expected} missing from {html}");
     }
-    assert!(!html.contains("ntn_") && !html.contains("nrt_"), "views never get the secrets");
+    assert!(
+        !html.contains("ntn_") && !html.contains("nrt_"),
+        "views never get the secrets"
+    );
 }
 
 #[tokio::test]
@@ -114,9 +145,13 @@ async fn missing_state_is_rejected_without_calling_notion() {
     let authorize = browser.start("").await;
     let back = browser.consent(&authorize, "allow").await;
     let code = param(&back, "code").expect("code");
-    let r = browser.get(&format!("{}?code={code}", h.redirect_uri)).await;
+    let r = browser
+        .get(&format!("{}?code={code}", h.redirect_uri))
+        .await;
     assert_eq!(r.status(), 400);
-    let r = browser.get(&format!("{}?code={code}&state=", h.redirect_uri)).await;
+    let r = browser
+        .get(&format!("{}?code={code}&state=", h.redirect_uri))
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(h.stand_in.token_requests(), 0);
 }
@@ -128,7 +163,9 @@ async fn forged_state_is_rejected_without_calling_notion() {
     let authorize = browser.start("?data=me").await;
     let back = browser.consent(&authorize, "allow").await;
     let state = param(&back, "state").expect("state");
-    let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&state).expect("b64");
+    let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&state)
+        .expect("b64");
     let last = raw.len() - 40;
     raw[last] ^= 0x01; // flip one bit of the app data
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw);
@@ -202,8 +239,13 @@ async fn state_from_another_browser_is_rejected_without_calling_notion() {
 #[tokio::test]
 async fn start_sets_a_lax_httponly_binding_cookie() {
     let h = Harness::start(Options::default()).await;
-    let r = Browser::new(&h.gateway_url).get(&h.url("/auth/notion/start")).await;
-    let cookie = r.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    let r = Browser::new(&h.gateway_url)
+        .get(&h.url("/auth/notion/start"))
+        .await;
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
     assert!(cookie.starts_with("nog_binding="), "{cookie}");
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
         assert!(cookie.contains(attr), "{attr} missing: {cookie}");
@@ -215,7 +257,9 @@ async fn start_sets_a_lax_httponly_binding_cookie() {
 async fn start_refuses_oversized_app_data() {
     let h = Harness::start(Options::default()).await;
     let data = "x".repeat(513);
-    let r = Browser::new(&h.gateway_url).get(&h.url(&format!("/auth/notion/start?data={data}"))).await;
+    let r = Browser::new(&h.gateway_url)
+        .get(&h.url(&format!("/auth/notion/start?data={data}")))
+        .await;
     assert_eq!(r.status(), 400);
 }
 
@@ -225,11 +269,16 @@ async fn passthrough_mode_forwards_the_apps_own_state_untouched() {
     o.notion.push("state = \"passthrough\"".into());
     let h = Harness::start(o).await;
     let browser = h.browser();
-    let r = browser.get(&h.url("/auth/notion/start?state=app-made%20state")).await;
+    let r = browser
+        .get(&h.url("/auth/notion/start?state=app-made%20state"))
+        .await;
     assert_eq!(r.status(), 302);
     assert!(r.headers().get("set-cookie").is_none());
     let authorize = support::location(&r);
-    assert_eq!(param(&authorize, "state").as_deref(), Some("app-made state"));
+    assert_eq!(
+        param(&authorize, "state").as_deref(),
+        Some("app-made state")
+    );
     let back = browser.consent(&authorize, "allow").await;
     let page = browser.get(&back).await;
     assert_eq!(page.status(), 200);

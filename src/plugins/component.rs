@@ -189,7 +189,10 @@ impl LoadedPlugin {
             } else {
                 // `yield_now` lets the runtime poll its I/O driver before this
                 // task runs again, so a spinning guest cannot starve sockets.
-                Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         let instance = self

@@ -49,6 +49,10 @@ pub struct Options {
     pub api_base_url: Option<String>,
     /// The secret the stand-in expects, when it should differ from the gateway's.
     pub stand_in_secret: Option<String>,
+    /// `[server] base_path`.
+    pub base_path: String,
+    /// Extra lines for `[server]`.
+    pub server: Vec<String>,
 }
 
 impl Default for Options {
@@ -62,13 +66,19 @@ impl Default for Options {
             client_secret: format!("CANARY_SECRET_{}:%x", std::process::id()),
             api_base_url: None,
             stand_in_secret: None,
+            base_path: String::new(),
+            server: Vec::new(),
         }
     }
 }
 
 impl Options {
     pub fn with_plugins(consumer: &str, view: &str) -> Self {
-        Self { consumer: consumer.into(), view: view.into(), ..Self::default() }
+        Self {
+            consumer: consumer.into(),
+            view: view.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -97,7 +107,8 @@ pub fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugins dir");
     for name in names {
-        std::fs::copy(component(name), plugins.join(format!("{name}.wasm"))).expect("copy component");
+        std::fs::copy(component(name), plugins.join(format!("{name}.wasm")))
+            .expect("copy component");
     }
     plugins
 }
@@ -108,13 +119,18 @@ pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> St
     names.dedup();
     let plugins = plugins_dir_with(dir, &names);
     format!(
-        "[server]\nlisten = \"{gateway}\"\ndata_dir = {data:?}\n\n\
+        "[server]\nlisten = \"{gateway}\"\ndata_dir = {data:?}\nbase_path = \"{base}\"\n{server}\n\n\
          [notion]\nclient_id = \"test-client\"\nclient_secret_env = \"TEST_SECRET\"\n\
-         redirect_uri = \"http://{gateway}/auth/notion/redirect\"\n\
+         redirect_uri = \"http://{gateway}{base}/auth/notion/redirect\"\n\
          api_base_url = \"{api}\"\nauthorize_url = \"http://{stand_in}/v1/oauth/authorize\"\n{notion}\n\n\
          [plugins]\ndir = {plugins:?}\nconsumer = \"{consumer}\"\nview = \"{view}\"\n{plugin_lines}\n\n{tail}\n",
         data = dir.join("data").display().to_string(),
-        api = o.api_base_url.clone().unwrap_or_else(|| format!("http://{stand_in}")),
+        base = o.base_path,
+        server = o.server.join("\n"),
+        api = o
+            .api_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{stand_in}")),
         notion = o.notion.join("\n"),
         plugins = plugins.display().to_string(),
         consumer = o.consumer,
@@ -126,18 +142,26 @@ pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> St
 
 impl Harness {
     pub async fn start(o: Options) -> Harness {
-        Self::try_start(o).await.unwrap_or_else(|e| panic!("gateway did not start: {e}"))
+        Self::try_start(o)
+            .await
+            .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
     }
 
     pub async fn try_start(o: Options) -> Result<Harness, String> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
         let gateway = listener.local_addr().expect("addr").to_string();
-        let redirect_uri = format!("http://{gateway}/auth/notion/redirect");
+        let redirect_uri = format!("http://{gateway}{}/auth/notion/redirect", o.base_path);
         let (stand_in, stand_in_addr) = standin::spawn(
             StandInConfig {
                 client_id: "test-client".into(),
-                client_secret: Secret::new(o.stand_in_secret.clone().unwrap_or_else(|| o.client_secret.clone())),
+                client_secret: Secret::new(
+                    o.stand_in_secret
+                        .clone()
+                        .unwrap_or_else(|| o.client_secret.clone()),
+                ),
                 redirect_uris: vec![redirect_uri.clone()],
             },
             "127.0.0.1:0".parse().expect("addr"),
@@ -197,7 +221,10 @@ impl Browser {
             .timeout(Duration::from_secs(20))
             .build()
             .expect("client");
-        Self { client, gateway_url: gateway_url.to_string() }
+        Self {
+            client,
+            gateway_url: gateway_url.to_string(),
+        }
     }
 
     pub async fn get(&self, url: &str) -> reqwest::Response {
@@ -206,7 +233,12 @@ impl Browser {
 
     /// `GET start`: returns Notion's (the stand-in's) authorize URL.
     pub async fn start(&self, query: &str) -> String {
-        let url = format!("{}/auth/notion/start{query}", self.gateway_url);
+        self.start_at("/auth/notion/start", query).await
+    }
+
+    /// `GET start` at a given path.
+    pub async fn start_at(&self, path: &str, query: &str) -> String {
+        let url = format!("{}{path}{query}", self.gateway_url);
         let r = self.get(&url).await;
         assert_eq!(r.status(), 302, "start should redirect");
         location(&r)
@@ -217,7 +249,10 @@ impl Browser {
         let page = self.get(authorize_url).await;
         assert_eq!(page.status(), 200, "consent page");
         let html = page.text().await.expect("consent html");
-        assert!(html.contains("STAND-IN for Notion"), "the consent page must be the marked stand-in");
+        assert!(
+            html.contains("STAND-IN for Notion"),
+            "the consent page must be the marked stand-in"
+        );
         let url = url::Url::parse(authorize_url).expect("authorize url");
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         let mut form = vec![
@@ -229,7 +264,13 @@ impl Browser {
             form.push(("state", state.clone()));
         }
         let action = format!("{}://{}/v1/oauth/authorize", url.scheme(), url.authority());
-        let r = self.client.post(action).form(&form).send().await.expect("decision");
+        let r = self
+            .client
+            .post(action)
+            .form(&form)
+            .send()
+            .await
+            .expect("decision");
         assert_eq!(r.status(), 302, "the stand-in redirects back");
         location(&r)
     }

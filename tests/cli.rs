@@ -1,0 +1,370 @@
+//! The `notion-oauth-gateway` binary as a user runs it: `check`, `plugins
+//! list`, `serve`, `dev`, `stand-in`, `--help` and `--version`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use support::{Browser, repo};
+
+const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("NOG_TEST_SECRET", "s3cret")
+        .env_remove("NOG_CONFIG")
+        .output()
+        .expect("run binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A folder with a valid config and built plugins; returns its config path.
+fn project(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::plugins_dir_with(
+        dir.path(),
+        &["default-consumer", "default-view", "echo-view"],
+    );
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[notion]\nclient_id = \"abc\"\nclient_secret_env = \"NOG_TEST_SECRET\"\n\
+             redirect_uri = \"http://127.0.0.1:8000/auth/notion/redirect\"\n{extra}"
+        ),
+    )
+    .expect("write config");
+    (dir, config)
+}
+
+/// Kills a child process when dropped, so a failing test leaves nothing behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads a child's stdout lines until one contains `marker`, within 30 s.
+fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(marker) {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no line with {marker:?} within 30 s"))
+}
+
+#[test]
+fn version_and_help_on_every_command() {
+    let out = run(&["--version"], &repo());
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("notion-oauth-gateway {}", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["check", "--help"],
+        vec!["plugins", "list", "--help"],
+        vec!["dev", "--help"],
+        vec!["stand-in", "--help"],
+    ] {
+        let out = run(&args, &repo());
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn check_accepts_a_good_config_and_loads_its_plugins() {
+    let (dir, config) = project("");
+    let out = run(
+        &["check", "--config", config.to_str().expect("path")],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("plugins.consumer = default-consumer"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("is valid"), "{stdout}");
+}
+
+#[test]
+fn check_lists_every_problem_with_file_line_and_key() {
+    let (dir, config) = project("timeout = 5\n\n[server]\nlisten = \"nowhere\"\n");
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: gateway.toml:5:1: notion.timeout: unknown field `timeout`"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"nowhere\"\n[notion]\nclient_id = \"\"\nclient_secret_env = \"UNSET_VAR_X\"\nredirect_uri = \"http://example.com/cb\"\n",
+    )
+    .expect("write");
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    for expected in [
+        "gateway.toml:2:1: server.listen:",
+        "gateway.toml:4:1: notion.client_id:",
+        "gateway.toml:5:1: notion.client_secret_env: the environment variable UNSET_VAR_X",
+        "gateway.toml:6:1: notion.redirect_uri: must be an https URL",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "{expected} missing in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_catches_plugins_that_are_missing_broken_or_in_the_wrong_role() {
+    let (dir, config) = project("[plugins]\nconsumer = \"echo-view\"\nview = \"absent\"\n");
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("gateway.toml:6:1: plugins.consumer: plugin echo-view: is configured as plugins.consumer but does not export notion:oauth/consumer@0.1.0"), "{stderr}");
+    assert!(
+        stderr.contains("gateway.toml:7:1: plugins.view: plugin absent: cannot read"),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.path().join("plugins/garbage.wasm"), b"\0asm not really").expect("write");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .expect("read")
+            .replace("\"absent\"", "\"garbage\"")
+            .replace("\"echo-view\"", "\"default-consumer\""),
+    )
+    .expect("write");
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("plugins.view: plugin garbage: plugins/garbage.wasm is not a valid WebAssembly component"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn plugins_list_shows_each_components_worlds() {
+    let (dir, _config) = project("");
+    std::fs::write(dir.path().join("plugins/garbage.wasm"), b"nope").expect("write");
+    std::fs::copy(
+        support::component("faulty"),
+        dir.path().join("plugins/faulty.wasm"),
+    )
+    .expect("copy");
+    let out = run(&["plugins", "list", "--config", "gateway.toml"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing: {stdout}"))
+            .to_string()
+    };
+    assert!(
+        line("default-consumer").contains(" consumer ")
+            && line("default-consumer").contains("[configured consumer]")
+    );
+    assert!(line("default-view").contains(" view "));
+    assert!(line("faulty").contains("consumer+view"));
+    assert!(line("garbage").contains("invalid"));
+}
+
+#[test]
+fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let (dir, config) = project(&format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().expect("path")])
+        .current_dir(dir.path())
+        .env("NOG_TEST_SECRET", "s3cret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    loop {
+        if let Ok(r) = raw_http::get(&health) {
+            if r == 200 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not answer within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = running.0.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        dir.path().join("data/state.key").is_file(),
+        "the state key is created in the data folder"
+    );
+}
+
+/// A tiny blocking GET for the CLI tests (status code only).
+mod raw_http {
+    pub fn get(url: &str) -> Result<u16, std::io::Error> {
+        use std::io::{Read, Write};
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| std::io::Error::other("http only"))?;
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut s = std::net::TcpStream::connect(host)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        write!(
+            s,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        buf.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no status"))
+    }
+}
+
+#[tokio::test]
+async fn dev_demo_runs_the_whole_flow_against_the_stand_in_on_another_origin() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let child = Command::new(BIN)
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--stand-in-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn dev");
+    let mut running = Running(child);
+    let line = wait_for_line(&mut running.0, "Open http://");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("url")
+        .trim_end_matches('/')
+        .to_string();
+
+    let browser = Browser::new(&url);
+    let landing = browser
+        .get(&format!("{url}/"))
+        .await
+        .text()
+        .await
+        .expect("landing");
+    assert!(
+        landing.contains("Connect Notion") && landing.contains("stand-in"),
+        "{landing}"
+    );
+    let authorize = browser.start("").await;
+    assert!(
+        authorize.starts_with("http://localhost:"),
+        "the stand-in is another origin: {authorize}"
+    );
+    let back = browser.consent(&authorize, "allow").await;
+    let page = browser.get(&back).await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("page")
+            .contains("Connected to Stand-in Workspace")
+    );
+
+    let authorize = browser.start("").await;
+    let back = browser.consent(&authorize, "cancel").await;
+    assert_eq!(browser.get(&back).await.status(), 403);
+    assert_eq!(browser.get(&format!("{url}/terms")).await.status(), 200);
+}
+
+#[test]
+fn stand_in_runs_alone_and_says_it_is_not_notion() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Command::new(BIN)
+        .args([
+            "stand-in",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--redirect-uri",
+            "http://127.0.0.1:9/cb",
+        ])
+        .env("NOG_STAND_IN_CLIENT_SECRET", "x")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut running = Running(child);
+    let line = wait_for_line(&mut running.0, "STAND-IN");
+    assert!(line.contains("not Notion"), "{line}");
+    assert_eq!(
+        raw_http::get(&format!("http://127.0.0.1:{port}/")).expect("get"),
+        200
+    );
+}
