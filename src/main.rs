@@ -148,6 +148,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints a line to stdout, ignoring a closed stdout: a long-running server
+/// must not die because whoever started it stopped reading.
+macro_rules! say {
+    () => {
+        say!("")
+    };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -281,18 +293,19 @@ async fn list(path: &Path) -> anyhow::Result<ExitCode> {
 
 async fn dev(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let demo = Demo::start(&options).await?;
-    println!();
-    println!("  notion-oauth-gateway demo");
-    println!("  Open {}  and click \"Connect Notion\".", demo.url());
-    println!(
+    say!();
+    say!("  notion-oauth-gateway demo");
+    say!("  Open {}  and click \"Connect Notion\".", demo.url());
+    say!(
         "  Notion is replaced by a local STAND-IN at http://localhost:{} (not the real Notion).",
         demo.stand_in_addr.port()
     );
-    println!(
+    say!(
         "  Plugins: consumer {}, view {}. Stop with Ctrl-C.",
-        options.consumer, options.view
+        options.consumer,
+        options.view
     );
-    println!();
+    say!();
     demo.serve(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -314,7 +327,7 @@ async fn stand_in(
     let (_stand_in, addr) = standin::spawn(config, listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    println!(
+    say!(
         "Notion STAND-IN (not Notion) on http://{addr}: GET /v1/oauth/authorize, POST /v1/oauth/token"
     );
     shutdown_signal().await;

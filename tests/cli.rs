@@ -61,10 +61,10 @@ fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Keep reading after the marker, as a terminal would.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.contains(marker) {
                 let _ = tx.send(line);
-                return;
             }
         }
     });
