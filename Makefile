@@ -45,17 +45,19 @@ run: build
 # The integration tests run against release builds: wasmtime's compiler is
 # far slower unoptimised, and `make build` shares the same artifacts.
 test: plugins test-plugins
-	$(CARGO) test --release
-	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test --quiet -p view-kit
+	$(CARGO) test --release --lib --bins --tests
+	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test -p view-kit --lib
 
 bench: build
 	bash bench/run.sh
 
-lint:
+lint: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	cd plugins && $(CARGO) fmt --check
 	cd tests/plugins && $(CARGO) fmt --check
+	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings
+	cd tests/plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings
 
 clean:
 	$(CARGO) clean

@@ -221,10 +221,8 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let health = format!("http://127.0.0.1:{port}/healthz");
     loop {
-        if let Ok(r) = raw_http::get(&health) {
-            if r == 200 {
-                break;
-            }
+        if raw_http::get(&health).is_ok_and(|status| status == 200) {
+            break;
         }
         assert!(
             Instant::now() < deadline,
@@ -260,7 +258,7 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
 
 /// A tiny blocking GET for the CLI tests (status code only).
 mod raw_http {
-    pub fn get(url: &str) -> Result<u16, std::io::Error> {
+    pub(crate) fn get(url: &str) -> Result<u16, std::io::Error> {
         use std::io::{Read, Write};
         let rest = url
             .strip_prefix("http://")

@@ -41,8 +41,10 @@ async fn notion_invalid_client_in_either_error_shape_gives_502() {
 
 #[tokio::test]
 async fn wrong_client_secret_is_refused_by_notion_and_reported_as_502() {
-    let mut o = Options::default();
-    o.stand_in_secret = Some("the-secret-notion-knows".into());
+    let o = Options {
+        stand_in_secret: Some("the-secret-notion-knows".into()),
+        ..Options::default()
+    };
     let h = Harness::start(o).await;
     let (status, body) = callback_status_and_body(&h).await;
     assert_eq!(status, 502);
@@ -122,8 +124,10 @@ async fn unreachable_notion_gives_502() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let mut o = Options::default();
-    o.api_base_url = Some(format!("http://127.0.0.1:{port}"));
+    let o = Options {
+        api_base_url: Some(format!("http://127.0.0.1:{port}")),
+        ..Options::default()
+    };
     let h = Harness::start(o).await;
     let (status, body) = callback_status_and_body(&h).await;
     assert_eq!(status, 502);

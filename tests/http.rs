@@ -126,9 +126,11 @@ async fn every_response_carries_the_security_headers_and_a_request_id() {
 
 #[tokio::test]
 async fn base_path_prefixes_every_route_and_the_landing_page_links_the_start() {
-    let mut o = Options::default();
-    o.base_path = "/oauth".into();
-    o.server.push("landing_page = true".into());
+    let o = Options {
+        base_path: "/oauth".into(),
+        server: vec!["landing_page = true".into()],
+        ..Options::default()
+    };
     let h = Harness::start(o).await;
     let b = h.browser();
     assert_eq!(b.get(&h.url("/auth/notion/start")).await.status(), 404);

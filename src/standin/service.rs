@@ -313,17 +313,15 @@ impl StandIn {
 }
 
 impl Handler for StandIn {
-    fn handle(&self, req: Request<Incoming>) -> impl Future<Output = Response<Body>> + Send {
-        async move {
-            let mut r = self.route(req).await;
-            r.headers_mut().insert(
-                "x-stand-in",
-                HeaderValue::from_static("notion-oauth-gateway stand-in; not Notion"),
-            );
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let mut r = self.route(req).await;
+        r.headers_mut().insert(
+            "x-stand-in",
+            HeaderValue::from_static("notion-oauth-gateway stand-in; not Notion"),
+        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
     }
 }
 
