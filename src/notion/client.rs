@@ -55,9 +55,16 @@ impl NotionClient {
             let pem = std::fs::read(ca).map_err(|e| {
                 NotionError::Setup(format!("cannot read extra_ca_file {}: {e}", ca.display()))
             })?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 NotionError::Setup(format!("extra_ca_file {} is not PEM: {e}", ca.display()))
-            })? {
+            })?;
+            if certs.is_empty() {
+                return Err(NotionError::Setup(format!(
+                    "extra_ca_file {} holds no PEM certificate; give the CA's certificate(s) in PEM form",
+                    ca.display()
+                )));
+            }
+            for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -193,6 +200,20 @@ mod tests {
             plain.expose(),
             base64::engine::general_purpose::STANDARD.encode("abc:secret_x")
         );
+    }
+
+    #[test]
+    fn an_extra_ca_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").expect("write");
+        let src = format!(
+            "[notion]\nclient_id = \"a\"\nclient_secret = \"s\"\nredirect_uri = \"https://x.example/cb\"\nextra_ca_file = {:?}\n",
+            ca.display().to_string()
+        );
+        let config = crate::config::Config::from_toml(&src, "t", &|_| None).expect("config");
+        let err = NotionClient::new(&config.notion).expect_err("must refuse");
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
     }
 
     #[test]

@@ -23,12 +23,11 @@ pub enum Fault {
 impl Fault {
     /// A Notion-shaped OAuth error: `{"object":"error","status":..,"code":..,"message":..}`.
     pub fn notion_error(status: u16, code: &str, message: &str) -> Self {
-        let body = serde_json::json!({
-            "object": "error", "status": status, "code": code, "message": message, "additional_data": {}
-        });
         Fault::Respond {
             status,
-            body: body.to_string().into_bytes(),
+            body: notion_error_body(status, code, message)
+                .to_string()
+                .into_bytes(),
             headers: vec![("content-type".into(), "application/json".into())],
         }
     }
@@ -52,6 +51,13 @@ impl Fault {
             headers: vec![("content-type".into(), "application/json".into())],
         }
     }
+}
+
+/// Notion's error envelope, as the token endpoint answers it.
+pub(crate) fn notion_error_body(status: u16, code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "object": "error", "status": status, "code": code, "message": message, "additional_data": {}
+    })
 }
 
 /// One request the token endpoint received, for assertions.

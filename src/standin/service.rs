@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use super::StandInConfig;
-use super::faults::{Fault, RecordedRequest};
+use super::faults::{Fault, RecordedRequest, notion_error_body};
 use super::pages;
 use super::tokens::Tokens;
 use crate::config::ServerConfig;
@@ -123,7 +123,7 @@ impl StandIn {
             (Method::GET, "/") => html(StatusCode::OK, pages::index()),
             _ => json(
                 StatusCode::NOT_FOUND,
-                &notion_error(404, "object_not_found", "No such endpoint on the stand-in."),
+                &notion_error_body(404, "object_not_found", "No such endpoint on the stand-in."),
             ),
         }
     }
@@ -251,13 +251,13 @@ impl StandIn {
         if !self.client_authenticated(record.authorization.as_deref()) {
             return json(
                 StatusCode::UNAUTHORIZED,
-                &notion_error(401, "invalid_client", "Invalid client credentials."),
+                &notion_error_body(401, "invalid_client", "Invalid client credentials."),
             );
         }
         if record.notion_version.is_none() {
             return json(
                 StatusCode::BAD_REQUEST,
-                &notion_error(
+                &notion_error_body(
                     400,
                     "missing_version",
                     "Notion-Version header failed validation.",
@@ -267,7 +267,7 @@ impl StandIn {
         let Ok(grant) = serde_json::from_slice::<TokenRequest>(&body) else {
             return json(
                 StatusCode::BAD_REQUEST,
-                &notion_error(400, "invalid_request", "The body must be JSON."),
+                &notion_error_body(400, "invalid_request", "The body must be JSON."),
             );
         };
         let outcome = match grant.grant_type.as_deref() {
@@ -283,9 +283,10 @@ impl StandIn {
         };
         match outcome {
             Ok(token) => json(StatusCode::OK, &token),
-            Err((code, message)) => {
-                json(StatusCode::BAD_REQUEST, &notion_error(400, code, message))
-            }
+            Err((code, message)) => json(
+                StatusCode::BAD_REQUEST,
+                &notion_error_body(400, code, message),
+            ),
         }
     }
 
@@ -342,13 +343,9 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(_) => Err(json(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &notion_error(413, "invalid_request", "Body too large."),
+            &notion_error_body(413, "invalid_request", "Body too large."),
         )),
     }
-}
-
-fn notion_error(status: u16, code: &str, message: &str) -> serde_json::Value {
-    serde_json::json!({"object": "error", "status": status, "code": code, "message": message, "additional_data": {}})
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
