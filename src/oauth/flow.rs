@@ -316,9 +316,4 @@ impl Flow {
             }
         }
     }
-
-    /// The binding cookie's name (for tests and the HTTP layer).
-    pub fn binding_cookie_name(&self) -> &'static str {
-        self.binding.name()
-    }
 }

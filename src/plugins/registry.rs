@@ -17,7 +17,6 @@ pub struct Plugins {
     pub consumer: Arc<LoadedPlugin>,
     /// The view plugin.
     pub view: Arc<LoadedPlugin>,
-    engine: PluginEngine,
 }
 
 /// The compile cache inside a data folder.
@@ -42,18 +41,9 @@ impl Plugins {
             load_as(&engine, &cache, p, &p.view, Role::View).await
         };
         match (consumer, view) {
-            (Ok(consumer), Ok(view)) => Ok(Self {
-                consumer,
-                view,
-                engine,
-            }),
+            (Ok(consumer), Ok(view)) => Ok(Self { consumer, view }),
             (consumer, view) => Err([consumer.err(), view.err()].into_iter().flatten().collect()),
         }
-    }
-
-    /// The engine the plugins run on.
-    pub fn engine(&self) -> &PluginEngine {
-        &self.engine
     }
 }
 
