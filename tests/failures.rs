@@ -69,8 +69,7 @@ async fn notion_timeout_gives_504_within_the_configured_timeout() {
     let h = Harness::start(o).await;
     h.stand_in.push_fault(Fault::Delay(Duration::from_secs(5)));
     let browser = h.browser();
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
+    let back = browser.approved("").await;
     let started = Instant::now();
     let r = browser.get(&back).await;
     assert_eq!(r.status(), 504);
@@ -137,9 +136,7 @@ async fn unreachable_notion_gives_502() {
 
 #[tokio::test]
 async fn consumer_error_gives_the_error_page() {
-    let mut o = Options::with_plugins("faulty", "default-view");
-    o.tail = "[plugins.settings.faulty]\nconsumer = \"error\"\n".into();
-    let h = Harness::start(o).await;
+    let h = Harness::start(Options::faulty("consumer", "error")).await;
     let (status, body) = callback_status_and_body(&h).await;
     assert_eq!(status, 500);
     assert!(body.contains("could not be saved"), "{body}");
@@ -148,9 +145,7 @@ async fn consumer_error_gives_the_error_page() {
 
 #[tokio::test]
 async fn trapping_consumer_gives_the_error_page_and_the_gateway_keeps_serving() {
-    let mut o = Options::with_plugins("faulty", "default-view");
-    o.tail = "[plugins.settings.faulty]\nconsumer = \"trap\"\n".into();
-    let h = Harness::start(o).await;
+    let h = Harness::start(Options::faulty("consumer", "trap")).await;
     for _ in 0..3 {
         assert_eq!(callback_status_and_body(&h).await.0, 500);
     }
@@ -159,8 +154,7 @@ async fn trapping_consumer_gives_the_error_page_and_the_gateway_keeps_serving() 
 
 #[tokio::test]
 async fn consumer_exhausting_memory_fails_cleanly() {
-    let mut o = Options::with_plugins("faulty", "default-view");
-    o.tail = "[plugins.settings.faulty]\nconsumer = \"oom\"\n".into();
+    let mut o = Options::faulty("consumer", "oom");
     o.plugins.push("memory_limit_mib = 32".into());
     let h = Harness::start(o).await;
     assert_eq!(callback_status_and_body(&h).await.0, 500);
@@ -169,13 +163,11 @@ async fn consumer_exhausting_memory_fails_cleanly() {
 
 #[tokio::test]
 async fn endless_loop_is_stopped_by_its_deadline_while_others_are_served() {
-    let mut o = Options::with_plugins("faulty", "default-view");
-    o.tail = "[plugins.settings.faulty]\nconsumer = \"loop\"\n".into();
+    let mut o = Options::faulty("consumer", "loop");
     o.plugins.push("deadline_ms = 1500".into());
     let h = Harness::start(o).await;
     let browser = h.browser();
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
+    let back = browser.approved("").await;
     let looping = tokio::spawn({
         let client = browser.client.clone();
         async move {
@@ -208,8 +200,7 @@ async fn endless_loop_is_stopped_by_its_deadline_while_others_are_served() {
 
 #[tokio::test]
 async fn looping_view_is_stopped_and_replaced_by_the_gateways_own_page() {
-    let mut o = Options::with_plugins("default-consumer", "faulty");
-    o.tail = "[plugins.settings.faulty]\nview = \"loop\"\n".into();
+    let mut o = Options::faulty("view", "loop");
     o.plugins.push("deadline_ms = 300".into());
     let h = Harness::start(o).await;
     let (status, body) = callback_status_and_body(&h).await;
@@ -222,9 +213,7 @@ async fn looping_view_is_stopped_and_replaced_by_the_gateways_own_page() {
 
 #[tokio::test]
 async fn trapping_view_on_an_error_keeps_the_hosts_status() {
-    let mut o = Options::with_plugins("default-consumer", "faulty");
-    o.tail = "[plugins.settings.faulty]\nview = \"trap\"\n".into();
-    let h = Harness::start(o).await;
+    let h = Harness::start(Options::faulty("view", "trap")).await;
     let r = h
         .browser()
         .get(&h.url("/auth/notion/redirect?code=x&state=forged"))
@@ -235,9 +224,7 @@ async fn trapping_view_on_an_error_keeps_the_hosts_status() {
 
 #[tokio::test]
 async fn a_view_cannot_weaken_security_headers_or_redirect_off_site() {
-    let mut o = Options::with_plugins("default-consumer", "faulty");
-    o.tail = "[plugins.settings.faulty]\nview = \"hostile-headers\"\n".into();
-    let h = Harness::start(o).await;
+    let h = Harness::start(Options::faulty("view", "hostile-headers")).await;
     let r = h.browser().connect("").await;
     assert_eq!(r.status(), 200);
     let headers = r.headers();
@@ -255,9 +242,7 @@ async fn a_view_cannot_weaken_security_headers_or_redirect_off_site() {
 
 #[tokio::test]
 async fn a_view_returning_an_invalid_status_is_replaced() {
-    let mut o = Options::with_plugins("default-consumer", "faulty");
-    o.tail = "[plugins.settings.faulty]\nview = \"bad-status\"\n".into();
-    let h = Harness::start(o).await;
+    let h = Harness::start(Options::faulty("view", "bad-status")).await;
     let (status, body) = callback_status_and_body(&h).await;
     assert_eq!(status, 200);
     assert!(body.contains("Notion connected"));

@@ -142,8 +142,7 @@ async fn two_parallel_logins_in_one_browser_both_succeed() {
 async fn missing_state_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
+    let back = browser.approved("").await;
     let code = param(&back, "code").expect("code");
     let r = browser
         .get(&format!("{}?code={code}", h.redirect_uri))
@@ -160,8 +159,7 @@ async fn missing_state_is_rejected_without_calling_notion() {
 async fn forged_state_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
-    let authorize = browser.start("?data=me").await;
-    let back = browser.consent(&authorize, "allow").await;
+    let back = browser.approved("?data=me").await;
     let state = param(&back, "state").expect("state");
     let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(&state)
@@ -181,8 +179,7 @@ async fn forged_state_is_rejected_without_calling_notion() {
 async fn expired_state_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
+    let back = browser.approved("").await;
     h.clock.advance(601);
     let page = browser.get(&back).await;
     assert_eq!(page.status(), 400);
@@ -194,8 +191,7 @@ async fn expired_state_is_rejected_without_calling_notion() {
 async fn replayed_state_is_rejected_without_calling_notion_again() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
+    let back = browser.approved("").await;
     assert_eq!(browser.get(&back).await.status(), 200);
     let again = browser.get(&back).await;
     assert_eq!(again.status(), 400);
@@ -207,8 +203,7 @@ async fn replayed_state_is_rejected_without_calling_notion_again() {
 async fn concurrent_replays_exchange_the_code_once() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
+    let back = browser.approved("").await;
     let (a, b) = tokio::join!(browser.get(&back), browser.get(&back));
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
@@ -221,8 +216,7 @@ async fn state_from_another_browser_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let victim = h.browser();
     let attacker = h.browser();
-    let authorize = attacker.start("").await;
-    let back = attacker.consent(&authorize, "allow").await;
+    let back = attacker.approved("").await;
     // The victim has no binding cookie at all.
     let r = victim.get(&back).await;
     assert_eq!(r.status(), 403);

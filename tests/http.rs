@@ -76,8 +76,7 @@ async fn health_unknown_routes_and_methods() {
 async fn every_response_carries_the_security_headers_and_a_request_id() {
     let h = Harness::start(with_documents("headers")).await;
     let b = h.browser();
-    let authorize = b.start("").await;
-    let back = b.consent(&authorize, "allow").await;
+    let back = b.approved("").await;
     let mut responses = vec![
         b.get(&h.url("/auth/notion/start")).await,
         b.get(&back).await,

@@ -66,10 +66,8 @@ async fn trapped_instances_return_their_pool_slots() {
     // trap: every call must fail the same clean way, which it can only do if
     // each trapped instance is dropped and its slot and memory returned.
     let o = Options {
-        consumer: "faulty".into(),
         plugins: vec!["max_concurrent = 2".into(), "memory_limit_mib = 16".into()],
-        tail: "[plugins.settings.faulty]\nconsumer = \"oom\"\n".into(),
-        ..Options::default()
+        ..Options::faulty("consumer", "oom")
     };
     let h = Harness::start(o).await;
     for _ in 0..10 {

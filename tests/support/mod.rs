@@ -80,6 +80,20 @@ impl Options {
             ..Self::default()
         }
     }
+
+    /// The `faulty` test component in `role` ("consumer" or "view"),
+    /// misbehaving as `mode` says; the other role is the default plugin.
+    pub fn faulty(role: &str, mode: &str) -> Self {
+        let (consumer, view) = match role {
+            "consumer" => ("faulty", "default-view"),
+            "view" => ("default-consumer", "faulty"),
+            other => panic!("no role {other:?}"),
+        };
+        Self {
+            tail: format!("[plugins.settings.faulty]\n{role} = \"{mode}\"\n"),
+            ..Self::with_plugins(consumer, view)
+        }
+    }
 }
 
 /// A running gateway and stand-in.
@@ -275,10 +289,15 @@ impl Browser {
         location(&r)
     }
 
+    /// Starts a flow and presses "Allow": the URL Notion sends the browser back to.
+    pub async fn approved(&self, query: &str) -> String {
+        let authorize = self.start(query).await;
+        self.consent(&authorize, "allow").await
+    }
+
     /// The whole flow: start, allow, callback. Returns the callback's response.
     pub async fn connect(&self, query: &str) -> reqwest::Response {
-        let authorize = self.start(query).await;
-        let back = self.consent(&authorize, "allow").await;
+        let back = self.approved(query).await;
         self.get(&back).await
     }
 }
