@@ -3,6 +3,9 @@
 #   make run     build everything and start the local demo (gateway + Notion stand-in)
 #   make test    build what the tests need and run the whole suite
 #   make build   the release binary and every plugin under plugins/ as plugins/<name>.wasm
+#                (Rust crates of the plugins/ workspace, and every plugins/<name>/ with a
+#                Makefile: the Python and JavaScript plugins, and scaffolds made by
+#                `notion-oauth-gateway plugin new`)
 #   make bench   drive the redirect path under load and print figures
 #   make lint    cargo fmt --check and clippy -D warnings
 
@@ -30,11 +33,21 @@ define build_components
 	done
 endef
 
+# Builds every plugins/<dir>/ (or tests/plugins/<dir>/) that has its own Makefile.
+define build_makefile_plugins
+	@for mk in $(1)/*/Makefile; do \
+		[ -f "$$mk" ] || continue; \
+		$(MAKE) --no-print-directory -C $$(dirname $$mk) || exit 1; \
+	done
+endef
+
 plugins: setup
 	$(call build_components,plugins)
+	$(call build_makefile_plugins,plugins)
 
 test-plugins: setup
 	$(call build_components,tests/plugins)
+	$(call build_makefile_plugins,tests/plugins)
 
 build: plugins
 	$(CARGO) build --release
@@ -46,7 +59,7 @@ run: build
 # far slower unoptimised, and `make build` shares the same artifacts.
 test: plugins test-plugins
 	$(CARGO) test --release --lib --bins --tests
-	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test -p view-kit --lib
+	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test -p view-kit -p webhook-consumer --lib
 
 bench: build
 	bash bench/run.sh
@@ -62,3 +75,4 @@ lint: setup
 clean:
 	$(CARGO) clean
 	rm -f plugins/*.wasm tests/plugins/*.wasm
+	rm -rf plugins/toolchains/python/.venv plugins/toolchains/js/node_modules

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::http::{App, Body, DocumentError, load_documents, serve};
 use crate::notion::{NotionClient, NotionError};
 use crate::oauth::{Flow, KeyError, load_state_key};
-use crate::plugins::{PluginError, Plugins};
+use crate::plugins::{PluginError, PluginWatcher, Plugins};
 
 /// Why the gateway could not be built from a checked config.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,8 @@ pub enum GatewayError {
 pub struct Gateway {
     app: Arc<App>,
     config: Arc<Config>,
+    plugins: Plugins,
+    _watcher: Option<Arc<PluginWatcher>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -63,7 +65,7 @@ impl Gateway {
         let plugins = Plugins::load(&config)
             .await
             .map_err(GatewayError::Plugins)?;
-        for plugin in [&plugins.consumer, &plugins.view] {
+        for plugin in [plugins.consumer(), plugins.view()] {
             tracing::info!(
                 plugin = plugin.name(),
                 sha256 = &plugin.sha256()[..12],
@@ -72,9 +74,21 @@ impl Gateway {
             );
         }
         let documents = load_documents(&config.documents)?;
-        let flow = Flow::new(config.clone(), key, notion, plugins, clock);
+        let watcher = if config.plugins.watch {
+            Some(Arc::new(
+                crate::plugins::watch(plugins.clone()).map_err(|e| GatewayError::Plugins(vec![e]))?,
+            ))
+        } else {
+            None
+        };
+        let flow = Flow::new(config.clone(), key, notion, plugins.clone(), clock);
         let app = Arc::new(App::new(config.clone(), flow, documents));
-        Ok(Self { app, config })
+        Ok(Self {
+            app,
+            config,
+            plugins,
+            _watcher: watcher,
+        })
     }
 
     /// Answers one request (for embedding in another server, and for tests).
@@ -89,6 +103,11 @@ impl Gateway {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         serve(listener, self.app.clone(), &self.config.server, shutdown).await
+    }
+
+    /// The plugins serving new requests (swapped when the folder changes).
+    pub fn plugins(&self) -> &Plugins {
+        &self.plugins
     }
 
     /// The config it was built from.

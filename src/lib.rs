@@ -26,5 +26,6 @@ pub mod oauth;
 pub mod plugins;
 pub mod secret;
 pub mod standin;
+pub mod store;
 
 pub use gateway::Gateway;

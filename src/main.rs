@@ -162,7 +162,9 @@ macro_rules! say {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // Plugin lines pass here; each plugin's own level (plugins.log_level,
+        // plugins.log_levels) filters them in the host.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,plugin=trace"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -217,12 +219,14 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
     };
     match Plugins::load(&config).await {
         Ok(plugins) => {
-            for (key, plugin) in [("consumer", &plugins.consumer), ("view", &plugins.view)] {
+            for (key, plugin) in [("consumer", plugins.consumer()), ("view", plugins.view())] {
                 println!(
-                    "ok: plugins.{key} = {} ({}, sha256 {})",
+                    "ok: plugins.{key} = {} ({}, sha256 {}, {}; grants: {})",
                     plugin.name(),
                     plugin.path().display(),
-                    &plugin.sha256()[..16]
+                    &plugin.sha256()[..16],
+                    if plugin.from_cache() { "compiled code from cache" } else { "compiled now" },
+                    plugin.grants_summary(),
                 );
             }
             println!("ok: {} is valid", path.display());
@@ -263,9 +267,9 @@ async fn list(path: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     for r in reports {
-        match r.roles {
-            Ok(roles) => {
-                let worlds: Vec<_> = roles.iter().map(|r| r.name()).collect();
+        match r.loaded {
+            Ok(plugin) => {
+                let worlds: Vec<_> = plugin.roles().iter().map(|r| r.name()).collect();
                 let mut used = Vec::new();
                 if r.name == config.plugins.consumer {
                     used.push("configured consumer");
@@ -279,10 +283,12 @@ async fn list(path: &Path) -> anyhow::Result<ExitCode> {
                     format!("  [{}]", used.join(", "))
                 };
                 println!(
-                    "{:<24} {:<16} {}{used}",
+                    "{:<24} {:<16} {}  sha256 {}  grants: {}{used}",
                     r.name,
                     worlds.join("+"),
-                    r.path.display()
+                    r.path.display(),
+                    &plugin.sha256()[..12],
+                    plugin.grants_summary(),
                 );
             }
             Err(e) => println!("{:<24} {:<16} {e}", r.name, "invalid"),

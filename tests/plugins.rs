@@ -8,7 +8,11 @@ use notion_oauth_gateway::plugins::Plugins;
 use support::{Harness, Options, config_text};
 
 fn config_in(dir: &std::path::Path) -> Config {
-    let text = config_text(&Options::default(), dir, "127.0.0.1:9", "127.0.0.1:9");
+    let o = Options {
+        shared_cache: false,
+        ..Options::default()
+    };
+    let text = config_text(&o, dir, "127.0.0.1:9", "127.0.0.1:9");
     let env = |name: &str| (name == "TEST_SECRET").then(|| "s".to_string());
     Config::from_toml(&text, "gw.toml", &env).expect("config")
 }
@@ -18,13 +22,13 @@ async fn compiled_components_are_cached_and_reused_on_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = config_in(dir.path());
     let first = Plugins::load(&config).await.expect("first load");
-    assert!(!first.consumer.from_cache() && !first.view.from_cache());
+    assert!(!first.consumer().from_cache() && !first.view().from_cache());
     let cache = dir.path().join("data/plugin-cache");
     let entries = std::fs::read_dir(&cache).expect("cache dir").count();
     assert_eq!(entries, 2, "one artifact per component");
     let second = Plugins::load(&config).await.expect("second load");
-    assert!(second.consumer.from_cache() && second.view.from_cache());
-    assert_eq!(first.consumer.sha256(), second.consumer.sha256());
+    assert!(second.consumer().from_cache() && second.view().from_cache());
+    assert_eq!(first.consumer().sha256(), second.consumer().sha256());
 }
 
 #[tokio::test]
@@ -36,10 +40,10 @@ async fn a_corrupt_cache_entry_is_recompiled() {
         std::fs::write(entry.expect("entry").path(), b"garbage").expect("corrupt");
     }
     let again = Plugins::load(&config).await.expect("recompiled");
-    assert!(!again.consumer.from_cache());
+    assert!(!again.consumer().from_cache());
     let third = Plugins::load(&config).await.expect("cached again");
     assert!(
-        third.consumer.from_cache(),
+        third.consumer().from_cache(),
         "the recompiled artifact replaced the corrupt one"
     );
 }

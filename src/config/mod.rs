@@ -7,6 +7,7 @@
 //! are resolved against the working directory, as the gateway's users run it
 //! from their project folder.
 
+mod plugins;
 mod problem;
 mod raw;
 mod validate;
@@ -19,6 +20,7 @@ use std::time::Duration;
 pub use problem::ConfigProblem;
 use url::Url;
 pub use validate::is_loopback as is_loopback_url;
+pub(crate) use validate::is_plugin_name;
 
 use crate::secret::Secret;
 
@@ -145,11 +147,91 @@ pub struct PluginLimits {
     pub deadline: Duration,
 }
 
+/// How severe a plugin's log line must be to be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PluginLogLevel {
+    /// Everything.
+    Trace,
+    /// Debugging detail and up.
+    Debug,
+    /// Normal events and up (the default).
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+    /// Nothing.
+    Off,
+}
+
+impl PluginLogLevel {
+    /// Parses `trace`, `debug`, `info`, `warn`, `error` or `off`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "trace" => Self::Trace,
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "warn" | "warning" => Self::Warn,
+            "error" => Self::Error,
+            "off" | "none" => Self::Off,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of a plugin's HTTP allow-list: a host and, optionally, a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    /// The host name or IP address, lower case, without brackets.
+    pub host: String,
+    /// The only port allowed; none means the scheme's default port.
+    pub port: Option<u16>,
+}
+
+/// `[plugins.grants.<name>]` `http_*`: outgoing HTTP through `wasi:http`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpGrant {
+    /// The hosts the plugin may call; every other request is denied.
+    pub hosts: Vec<AllowedHost>,
+    /// The most time one request may take, from connecting to the last byte.
+    pub timeout: Duration,
+    /// The largest response body the plugin may read.
+    pub max_response_bytes: u64,
+}
+
+/// `[plugins.grants.<name>]` `keyvalue*`: storage through `wasi:keyvalue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyValueGrant {
+    /// The largest value one key may hold.
+    pub max_value_bytes: usize,
+    /// The most keys the plugin may hold, over all its buckets.
+    pub max_keys: u64,
+}
+
+/// The capabilities granted to one plugin; none by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginGrants {
+    /// Outgoing HTTP, when granted.
+    pub http: Option<HttpGrant>,
+    /// Key-value storage, when granted.
+    pub keyvalue: Option<KeyValueGrant>,
+}
+
 /// `[plugins]`
 #[derive(Debug, Clone)]
 pub struct PluginsConfig {
     /// The folder holding `<name>.wasm` components.
     pub dir: PathBuf,
+    /// Where compiled components are cached (default `<data_dir>/plugin-cache`).
+    pub cache_dir: PathBuf,
+    /// Whether `serve` watches `dir` and swaps in changed components.
+    pub watch: bool,
+    /// The log level of plugins without their own entry in `log_levels`.
+    pub log_level: PluginLogLevel,
+    /// Per-plugin log levels.
+    pub log_levels: BTreeMap<String, PluginLogLevel>,
+    /// Per-plugin capabilities.
+    pub grants: BTreeMap<String, PluginGrants>,
     /// The consumer component's name.
     pub consumer: String,
     /// The view component's name.
@@ -176,6 +258,24 @@ impl PluginsConfig {
     /// The settings of the plugin `name` (empty when it has none).
     pub fn settings_for(&self, name: &str) -> BTreeMap<String, String> {
         self.settings.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The capabilities granted to the plugin `name` (none when it has no entry).
+    pub fn grants_for(&self, name: &str) -> PluginGrants {
+        self.grants.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The log level of the plugin `name`.
+    pub fn log_level_for(&self, name: &str) -> PluginLogLevel {
+        self.log_levels
+            .get(name)
+            .copied()
+            .unwrap_or(self.log_level)
+    }
+
+    /// Whether any plugin may use key-value storage.
+    pub fn any_keyvalue(&self) -> bool {
+        self.grants.values().any(|g| g.keyvalue.is_some())
     }
 
     /// The component file of the plugin `name`.

@@ -70,6 +70,13 @@ pub(crate) struct RawRoutes {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPlugins {
     pub(crate) dir: Option<String>,
+    pub(crate) cache_dir: Option<String>,
+    pub(crate) watch: Option<bool>,
+    pub(crate) log_level: Option<String>,
+    #[serde(default)]
+    pub(crate) log_levels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) grants: BTreeMap<String, RawGrants>,
     pub(crate) consumer: Option<String>,
     pub(crate) view: Option<String>,
     pub(crate) memory_limit_mib: Option<u64>,
@@ -79,6 +86,18 @@ pub(crate) struct RawPlugins {
     pub(crate) limits: BTreeMap<String, RawLimits>,
     #[serde(default)]
     pub(crate) settings: BTreeMap<String, toml::Table>,
+}
+
+/// `[plugins.grants.<name>]`: the capabilities one plugin may use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGrants {
+    pub(crate) http_hosts: Option<Vec<String>>,
+    pub(crate) http_timeout_ms: Option<u64>,
+    pub(crate) http_max_response_kib: Option<u64>,
+    pub(crate) keyvalue: Option<bool>,
+    pub(crate) keyvalue_max_value_kib: Option<u64>,
+    pub(crate) keyvalue_max_keys: Option<u64>,
 }
 
 /// `[plugins.limits.<name>]`

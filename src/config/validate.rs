@@ -1,6 +1,5 @@
 //! Turns the raw TOML into a checked [`Config`], collecting every problem.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use super::problem::Locator;
 use super::raw::{RawConfig, RawLimits};
 use super::{
     Config, ConfigError, ConfigProblem, DocumentConfig, EnvLookup, KeySource, NotionConfig,
-    PluginLimits, PluginsConfig, Routes, ServerConfig, StateMode,
+    PluginLimits, Routes, ServerConfig, StateMode,
 };
 use crate::secret::Secret;
 
@@ -25,7 +24,7 @@ pub(crate) const DEFAULT_NOTION_VERSION: &str = "2026-03-11";
 pub(crate) const MAX_PLUGIN_NAME: usize = 64;
 
 /// Collects problems while the config is checked.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     origin: &'a str,
     locator: Locator<'a>,
     problems: Vec<ConfigProblem>,
@@ -33,7 +32,7 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn problem(&self, key: &str, message: impl Into<String>) -> ConfigProblem {
+    pub(super) fn problem(&self, key: &str, message: impl Into<String>) -> ConfigProblem {
         ConfigProblem {
             file: self.origin.to_string(),
             position: self.locator.locate(key),
@@ -42,18 +41,18 @@ impl Checker<'_> {
         }
     }
 
-    fn error(&mut self, key: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, key: &str, message: impl Into<String>) {
         let p = self.problem(key, message);
         self.problems.push(p);
     }
 
-    fn warn(&mut self, key: &str, message: impl Into<String>) {
+    pub(super) fn warn(&mut self, key: &str, message: impl Into<String>) {
         let p = self.problem(key, message);
         self.warnings.push(p);
     }
 
     /// A URL that must be https, or http on a loopback host.
-    fn url(&mut self, key: &str, value: Option<&str>, default: &str) -> Url {
+    pub(super) fn url(&mut self, key: &str, value: Option<&str>, default: &str) -> Url {
         let text = value.unwrap_or(default);
         match Url::parse(text) {
             Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => {
@@ -83,7 +82,7 @@ impl Checker<'_> {
     }
 
     /// A route path: starts with `/`, no query, no whitespace.
-    fn route(&mut self, key: &str, value: Option<&str>, default: &str) -> String {
+    pub(super) fn route(&mut self, key: &str, value: Option<&str>, default: &str) -> String {
         let path = value.unwrap_or(default);
         if !path.starts_with('/') || path.contains(['?', '#', ' ', '\t']) || path.len() > 256 {
             self.error(
@@ -96,7 +95,7 @@ impl Checker<'_> {
         path.to_string()
     }
 
-    fn duration_ms(&mut self, key: &str, value: Option<u64>, default: u64, max: u64) -> Duration {
+    pub(super) fn duration_ms(&mut self, key: &str, value: Option<u64>, default: u64, max: u64) -> Duration {
         let ms = value.unwrap_or(default);
         if ms == 0 || ms > max {
             self.error(
@@ -107,7 +106,7 @@ impl Checker<'_> {
         Duration::from_millis(ms)
     }
 
-    fn limits(&mut self, key: &str, raw: &RawLimits, base: PluginLimits) -> PluginLimits {
+    pub(super) fn limits(&mut self, key: &str, raw: &RawLimits, base: PluginLimits) -> PluginLimits {
         let memory_bytes = match raw.memory_limit_mib {
             Some(mib) if !(1..=4096).contains(&mib) => {
                 self.error(
@@ -196,7 +195,7 @@ impl Checker<'_> {
         Secret::new(String::new())
     }
 
-    fn plugin_name(&mut self, key: &str, value: Option<&str>, default: &str) -> String {
+    pub(super) fn plugin_name(&mut self, key: &str, value: Option<&str>, default: &str) -> String {
         let name = value.unwrap_or(default).to_string();
         if !is_plugin_name(&name) {
             self.error(
@@ -486,64 +485,7 @@ pub(super) fn from_toml(
     };
 
     // [plugins]
-    let p = &raw.plugins;
-    let consumer = c.plugin_name(
-        "plugins.consumer",
-        p.consumer.as_deref(),
-        "default-consumer",
-    );
-    let view = c.plugin_name("plugins.view", p.view.as_deref(), "default-view");
-    let base_limits = PluginLimits {
-        memory_bytes: 64 * 1024 * 1024,
-        deadline: Duration::from_millis(2_000),
-    };
-    let default_limits = c.limits(
-        "plugins",
-        &RawLimits {
-            memory_limit_mib: p.memory_limit_mib,
-            deadline_ms: p.deadline_ms,
-        },
-        base_limits,
-    );
-    let mut limits = BTreeMap::new();
-    for (name, raw_limits) in &p.limits {
-        let key = format!("plugins.limits.{}", quote_key(name));
-        if !is_plugin_name(name) {
-            c.error(&key, format!("{name:?} is not a plugin name"));
-        }
-        let l = c.limits(&key, raw_limits, default_limits);
-        limits.insert(name.clone(), l);
-    }
-    let max_concurrent = p.max_concurrent.unwrap_or(64);
-    if !(1..=10_000).contains(&max_concurrent) {
-        c.error(
-            "plugins.max_concurrent",
-            format!("must be between 1 and 10000, got {max_concurrent}"),
-        );
-    }
-    let mut settings = BTreeMap::new();
-    for (name, table) in &p.settings {
-        let key = format!("plugins.settings.{}", quote_key(name));
-        if !is_plugin_name(name) {
-            c.error(&key, format!("{name:?} is not a plugin name"));
-        } else if *name != consumer && *name != view {
-            c.warn(&key, format!("no configured plugin is named {name:?} (consumer is {consumer:?}, view is {view:?}); these settings are unused"));
-        }
-        let values = table
-            .iter()
-            .map(|(k, v)| (k.clone(), setting_string(v)))
-            .collect();
-        settings.insert(name.clone(), values);
-    }
-    let plugins = PluginsConfig {
-        dir: PathBuf::from(p.dir.as_deref().unwrap_or("plugins")),
-        consumer,
-        view,
-        default_limits,
-        limits,
-        max_concurrent,
-        settings,
-    };
+    let plugins = super::plugins::check(&mut c, &raw.plugins, &server.data_dir, env);
 
     // [documents]
     let mut documents = Vec::new();
@@ -610,7 +552,7 @@ pub(super) fn from_toml(
 }
 
 /// Quotes a key part for a dotted path when it is not a bare TOML key.
-fn quote_key(part: &str) -> String {
+pub(super) fn quote_key(part: &str) -> String {
     if !part.is_empty()
         && part
             .chars()
@@ -623,7 +565,7 @@ fn quote_key(part: &str) -> String {
 }
 
 /// A setting as the plugin reads it: strings as they are, anything else as JSON.
-fn setting_string(value: &toml::Value) -> String {
+pub(super) fn setting_string(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
         other => serde_json::to_string(other).unwrap_or_else(|_| other.to_string()),
@@ -631,12 +573,12 @@ fn setting_string(value: &toml::Value) -> String {
 }
 
 #[cfg(unix)]
-fn is_world_readable(path: &Path) -> bool {
+pub(super) fn is_world_readable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
 }
 
 #[cfg(not(unix))]
-fn is_world_readable(_path: &Path) -> bool {
+pub(super) fn is_world_readable(_path: &Path) -> bool {
     false
 }

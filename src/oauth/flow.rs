@@ -186,14 +186,14 @@ impl Flow {
             };
             tracing::info!(request_id, error = %error.error, "Notion redirected with an error");
             self.plugins
-                .consumer
+                .consumer()
                 .consume_redirect_error(request_id, &error, &state)
                 .await
                 .map_err(|e| fail(FlowError::Consumer(e)))?;
             return Ok(
                 match self
                     .plugins
-                    .view
+                    .view()
                     .denied_page(request_id, &error, &state)
                     .await
                 {
@@ -224,7 +224,7 @@ impl Flow {
         let key = format!("{}:{}", token.bot_id, exchange_id);
         let info = token_info_of(&token, key, DeliveryReason::New, 1);
         self.plugins
-            .consumer
+                .consumer()
             .consume_token_info(request_id, &info, &state)
             .await
             .map_err(|e| fail(FlowError::Consumer(e)))?;
@@ -235,7 +235,7 @@ impl Flow {
         Ok(
             match self
                 .plugins
-                .view
+                .view()
                 .auth_page(request_id, &authorization, &state)
                 .await
             {
@@ -308,7 +308,7 @@ impl Flow {
             status: error.status(),
             message: error.public_message().to_string(),
         };
-        match self.plugins.view.error_page(request_id, &info, state).await {
+        match self.plugins.view().error_page(request_id, &info, state).await {
             Ok(page) => page,
             Err(e) => {
                 tracing::error!(request_id, "view failed on the error page: {e}");

@@ -5,7 +5,14 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "notion:oauth/plugin",
+        imports: { default: async | trappable },
         exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:keyvalue/store.bucket": crate::plugins::keyvalue::BucketHandle,
+        },
     });
 }
 
@@ -23,5 +30,7 @@ pub(crate) use generated::exports::notion::oauth::consumer::{
 pub(crate) use generated::exports::notion::oauth::view::{
     Guest as ViewExports, GuestIndices as ViewIndices,
 };
+/// The host side of `wasi:keyvalue`.
+pub(crate) use generated::wasi::keyvalue::{atomics as keyvalue_atomics, store as keyvalue_store};
 /// The host side of `wasi:logging`.
 pub(crate) use generated::wasi::logging::logging as logging_import;

@@ -2,8 +2,10 @@
 //! component's SHA-256 and the engine's compatibility hash, so a restart (or
 //! the second of two gateways sharing a data folder) skips compilation.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -49,17 +51,21 @@ impl CompileCache {
         content_hash: &str,
     ) -> wasmtime::Result<(Component, bool)> {
         let path = self.path_for(engine, content_hash);
-        if path.is_file()
-            && let Ok(component) = load_artifact(engine, &path)
-        {
+        if let Some(component) = cached(engine, &path) {
+            return Ok((component, true));
+        }
+        // One compilation per artifact at a time in this process: whoever
+        // waits finds the artifact on disk when the lock is theirs.
+        let lock = compiling(&path);
+        let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(component) = cached(engine, &path) {
             return Ok((component, true));
         }
         let artifact = engine.precompile_component(bytes)?;
         if let Err(e) = self.store(&path, &artifact) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled-plugin cache; restarts will recompile");
         }
-        let component = Component::new(engine, bytes)?;
-        Ok((component, false))
+        Ok((load_own_artifact(engine, &artifact)?, false))
     }
 
     fn path_for(&self, engine: &Engine, content_hash: &str) -> PathBuf {
@@ -73,6 +79,33 @@ impl CompileCache {
         data_dir::create_private(&self.dir)?;
         data_dir::write_atomic(path, artifact)
     }
+}
+
+/// The cached artifact at `path`, when there is a valid one.
+fn cached(engine: &Engine, path: &Path) -> Option<Component> {
+    if path.is_file() {
+        load_artifact(engine, path).ok()
+    } else {
+        None
+    }
+}
+
+/// The lock held while the artifact at `path` is being compiled.
+fn compiling(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let mut locks = LOCKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    locks.entry(path.to_path_buf()).or_default().clone()
+}
+
+/// Loads an artifact this process compiled a moment ago.
+///
+/// `unsafe` for the reason given at [`load_artifact`]; these bytes come
+/// straight from `Engine::precompile_component` and never left memory.
+#[allow(unsafe_code)]
+fn load_own_artifact(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: the bytes are this engine's own compilation output.
+    unsafe { Component::deserialize(engine, artifact) }
 }
 
 /// Loads a precompiled artifact.

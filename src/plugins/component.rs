@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi_config::WasiConfigVariables;
 
 use super::bindings::{ConsumerIndices, ViewIndices};
 use super::cache::{CompileCache, sha256_hex};
 use super::call::DeadlineExceeded;
 use super::engine::PluginEngine;
 use super::error::PluginError;
-use super::host::{PluginState, linker};
+use super::host::{PluginContext, PluginState, linker};
 use crate::config::PluginLimits;
 
 /// A role a component can play.
@@ -30,8 +29,8 @@ impl Role {
     /// The WIT interface a component must export to play this role.
     pub fn interface(self) -> &'static str {
         match self {
-            Role::Consumer => "notion:oauth/consumer@0.1.0",
-            Role::View => "notion:oauth/view@0.1.0",
+            Role::Consumer => "notion:oauth/consumer@0.1.x",
+            Role::View => "notion:oauth/view@0.1.x",
         }
     }
 
@@ -46,7 +45,7 @@ impl Role {
 
 /// A compiled, checked, pre-linked plugin, ready for a fresh instance per call.
 pub struct LoadedPlugin {
-    name: Arc<str>,
+    context: Arc<PluginContext>,
     path: PathBuf,
     sha256: String,
     from_cache: bool,
@@ -54,14 +53,13 @@ pub struct LoadedPlugin {
     pub(crate) consumer: Option<ConsumerIndices>,
     pub(crate) view: Option<ViewIndices>,
     limits: PluginLimits,
-    settings: Arc<WasiConfigVariables>,
     engine: PluginEngine,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedPlugin")
-            .field("name", &self.name)
+            .field("name", &self.context.name)
             .field("roles", &self.roles())
             .finish_non_exhaustive()
     }
@@ -74,11 +72,11 @@ impl LoadedPlugin {
     pub(crate) async fn load(
         engine: &PluginEngine,
         cache: &CompileCache,
-        name: &str,
         path: &Path,
         limits: PluginLimits,
-        settings: impl IntoIterator<Item = (String, String)>,
+        context: Arc<PluginContext>,
     ) -> Result<Self, PluginError> {
+        let name = &*context.name.clone();
         let invalid = |reason: String| PluginError::Invalid {
             name: name.to_string(),
             reason,
@@ -107,11 +105,11 @@ impl LoadedPlugin {
         let linker = linker(engine.engine()).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             invalid(format!(
-                "imports something the gateway does not provide ({e:#}); plugins may import only WASI 0.2, wasi:logging and wasi:config"
+                "imports something the gateway does not provide ({e:#}); plugins may import only WASI 0.2, wasi:http, wasi:keyvalue, wasi:logging and wasi:config"
             ))
         })?;
         let mut plugin = Self {
-            name: Arc::from(name),
+            context,
             path: path.to_path_buf(),
             sha256,
             from_cache,
@@ -119,7 +117,6 @@ impl LoadedPlugin {
             view: ViewIndices::new(&pre).ok(),
             pre,
             limits,
-            settings: Arc::new(settings.into_iter().collect()),
             engine: engine.clone(),
         };
         if plugin.consumer.is_none() && plugin.view.is_none() {
@@ -138,7 +135,7 @@ impl LoadedPlugin {
     async fn probe(&mut self) -> Result<(), PluginError> {
         let (mut store, instance) = self.instantiate("load-check").await?;
         let mismatch = |role: Role, e: wasmtime::Error| PluginError::Invalid {
-            name: self.name.to_string(),
+            name: self.context.name.to_string(),
             reason: format!(
                 "exports {} with types that differ from this gateway's ({e:#}); rebuild it against this gateway's wit/",
                 role.interface()
@@ -173,9 +170,8 @@ impl LoadedPlugin {
         let slot = self.engine.slot().await;
         let deadline = Instant::now() + self.limits.deadline;
         let state = PluginState::new(
-            self.name.clone(),
+            self.context.clone(),
             Arc::from(request_id),
-            self.settings.clone(),
             limits,
             deadline,
             slot,
@@ -205,7 +201,7 @@ impl LoadedPlugin {
 
     /// The plugin's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.context.name
     }
 
     /// The component file it was loaded from.
@@ -233,6 +229,32 @@ impl LoadedPlugin {
             roles.push(Role::View);
         }
         roles
+    }
+
+    /// What the config grants this plugin, in a few words for `check` and
+    /// `plugins list`.
+    pub fn grants_summary(&self) -> String {
+        let g = &self.context.grants;
+        let mut parts = Vec::new();
+        if let Some(http) = &g.http {
+            let hosts: Vec<String> = http
+                .hosts
+                .iter()
+                .map(|h| match h.port {
+                    Some(p) => format!("{}:{p}", h.host),
+                    None => h.host.clone(),
+                })
+                .collect();
+            parts.push(format!("http to [{}]", hosts.join(", ")));
+        }
+        if g.keyvalue.is_some() {
+            parts.push("keyvalue".to_string());
+        }
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
     }
 
     /// This plugin's sandbox limits.

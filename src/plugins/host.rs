@@ -1,6 +1,8 @@
 //! What a plugin instance can reach: its store's data, the WASI context (no
 //! files, sockets, environment or arguments), its own settings through
-//! `wasi:config`, and the gateway's log through `wasi:logging`.
+//! `wasi:config`, the gateway's log through `wasi:logging`, and, only when the
+//! config grants them, outgoing HTTP ([`super::outgoing`]) and key-value
+//! storage ([`super::keyvalue`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,23 +12,44 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::logging_import::{self, Level};
+use super::bindings::{keyvalue_atomics, keyvalue_store};
+use super::outgoing::OutgoingHttp;
+use crate::config::{PluginGrants, PluginLogLevel};
+use crate::store::Database;
 
 /// The most log lines one plugin call may write; the rest are counted and dropped.
 const MAX_LOG_LINES: u32 = 200;
 /// The longest log message kept; longer ones are cut.
 const MAX_LOG_CHARS: usize = 4096;
 
+/// What every instance of one plugin shares: its identity, settings, grants
+/// and log level, and the services its grants open.
+pub(crate) struct PluginContext {
+    /// The plugin's name, for log lines and its storage namespace.
+    pub(crate) name: Arc<str>,
+    /// Its `[plugins.settings.<name>]`.
+    pub(crate) settings: WasiConfigVariables,
+    /// What it may use beyond settings and logging.
+    pub(crate) grants: PluginGrants,
+    /// The least severe log line kept.
+    pub(crate) log_level: PluginLogLevel,
+    /// The database, when the plugin may use key-value storage.
+    pub(crate) database: Option<Database>,
+}
+
 /// The data of one plugin instance's store: created per call, dropped after it.
 pub(crate) struct PluginState {
     wasi: WasiCtx,
-    table: ResourceTable,
-    settings: Arc<WasiConfigVariables>,
+    http: WasiHttpCtx,
+    outgoing: OutgoingHttp,
+    pub(crate) table: ResourceTable,
+    /// The plugin this instance belongs to.
+    pub(crate) context: Arc<PluginContext>,
     /// The memory and instance caps, enforced by wasmtime.
     pub(crate) limits: StoreLimits,
-    /// The plugin's name, for log lines.
-    pub(crate) plugin: Arc<str>,
     /// The request this call serves, for log lines.
     pub(crate) request_id: Arc<str>,
     /// When the call must be over.
@@ -38,9 +61,8 @@ pub(crate) struct PluginState {
 impl PluginState {
     /// A fresh state for one call.
     pub(crate) fn new(
-        plugin: Arc<str>,
+        context: Arc<PluginContext>,
         request_id: Arc<str>,
-        settings: Arc<WasiConfigVariables>,
         limits: StoreLimits,
         deadline: Instant,
         slot: Option<OwnedSemaphorePermit>,
@@ -51,15 +73,25 @@ impl PluginState {
             .allow_ip_name_lookup(false);
         Self {
             wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outgoing: OutgoingHttp::new(
+                context.grants.http.clone(),
+                context.name.clone(),
+                request_id.clone(),
+            ),
             table: ResourceTable::new(),
-            settings,
+            context,
             limits,
-            plugin,
             request_id,
             deadline,
             log_lines: 0,
             _slot: slot,
         }
+    }
+
+    /// The plugin's name.
+    pub(crate) fn plugin(&self) -> &str {
+        &self.context.name
     }
 
     /// Log lines dropped because the call wrote more than its share.
@@ -77,15 +109,38 @@ impl WasiView for PluginState {
     }
 }
 
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}
+
+fn level_of(level: Level) -> PluginLogLevel {
+    match level {
+        Level::Trace => PluginLogLevel::Trace,
+        Level::Debug => PluginLogLevel::Debug,
+        Level::Info => PluginLogLevel::Info,
+        Level::Warn => PluginLogLevel::Warn,
+        Level::Error | Level::Critical => PluginLogLevel::Error,
+    }
+}
+
 impl logging_import::Host for PluginState {
-    fn log(&mut self, level: Level, context: String, message: String) {
+    async fn log(&mut self, level: Level, context: String, message: String) -> wasmtime::Result<()> {
+        if level_of(level) < self.context.log_level {
+            return Ok(());
+        }
         self.log_lines = self.log_lines.saturating_add(1);
         if self.log_lines > MAX_LOG_LINES {
-            return;
+            return Ok(());
         }
         let message = clean(&message);
         let context = clean(&context);
-        let (plugin, request_id) = (&*self.plugin, &*self.request_id);
+        let (plugin, request_id) = (&*self.context.name, &*self.request_id);
         match level {
             Level::Trace => {
                 tracing::trace!(target: "plugin", plugin, request_id, context, "{message}")
@@ -103,6 +158,7 @@ impl logging_import::Host for PluginState {
                 tracing::error!(target: "plugin", plugin, request_id, context, "{message}")
             }
         }
+        Ok(())
     }
 }
 
@@ -124,14 +180,19 @@ fn clean(text: &str) -> String {
     out
 }
 
-/// A linker with every import a plugin may use.
+/// A linker with every import a plugin may use. Every capability links for
+/// every plugin, so a component that imports one it is not granted still
+/// loads; using it then fails with a "denied" error.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut PluginState| {
-        WasiConfig::from(&*s.settings)
+        WasiConfig::from(&s.context.settings)
     })?;
     logging_import::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+    keyvalue_store::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+    keyvalue_atomics::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 

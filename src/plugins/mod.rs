@@ -1,5 +1,6 @@
 //! The WebAssembly side of the gateway: the wasmtime engine, loading and
-//! checking components, and calling consumer and view plugins in a sandbox.
+//! checking components, calling consumer and view plugins in a sandbox, the
+//! capabilities a plugin can be granted, and reloading changed builds.
 //!
 //! A plugin is a component file `<dir>/<name>.wasm` that exports the
 //! `notion:oauth/consumer` interface, the `notion:oauth/view` interface, or
@@ -7,9 +8,10 @@
 //! the interface it is used as, and pre-linked; every call then gets a fresh,
 //! isolated instance with a memory cap and a wall-clock deadline.
 //!
-//! Plugins import only `wasi:logging` and `wasi:config` (their own settings)
-//! beyond a WASI context with no files, no sockets, no environment and no
-//! arguments.
+//! Plugins import `wasi:logging` and `wasi:config` (their own settings), and
+//! may use `wasi:http` (outgoing, to allow-listed hosts) and `wasi:keyvalue`
+//! (their own namespace) when the config grants them; the WASI context has no
+//! files, no sockets, no environment and no arguments.
 
 mod bindings;
 mod cache;
@@ -19,7 +21,10 @@ mod convert;
 mod engine;
 mod error;
 mod host;
+pub(crate) mod keyvalue;
+mod outgoing;
 mod registry;
+mod watch;
 
 pub use bindings::contract;
 pub use call::Page;
@@ -27,4 +32,5 @@ pub use component::{LoadedPlugin, Role};
 pub use convert::{authorization_of, token_info_of};
 pub use engine::PluginEngine;
 pub use error::PluginError;
-pub use registry::{ComponentReport, Plugins, list_components};
+pub use registry::{ComponentReport, Plugins, SwapOutcome, list_components};
+pub use watch::{PluginWatcher, watch};

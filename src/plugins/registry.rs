@@ -1,69 +1,206 @@
-//! Finds and loads the plugins the config names, checking each plays its role,
-//! and lists every component in the plugins folder.
+//! Finds and loads the plugins the config names, checking each plays its role;
+//! swaps in a new build of one while requests are being served; and lists
+//! every component in the plugins folder.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use super::cache::CompileCache;
 use super::component::{LoadedPlugin, Role};
 use super::engine::PluginEngine;
 use super::error::PluginError;
+use super::host::PluginContext;
 use crate::config::{Config, PluginsConfig};
+use crate::store::Database;
 
-/// The consumer and the view the gateway calls.
-#[derive(Debug, Clone)]
-pub struct Plugins {
-    /// The consumer plugin.
-    pub consumer: Arc<LoadedPlugin>,
-    /// The view plugin.
-    pub view: Arc<LoadedPlugin>,
+/// Everything needed to load a plugin by name.
+pub(crate) struct Loader {
+    engine: PluginEngine,
+    cache: CompileCache,
+    config: PluginsConfig,
+    database: Option<Database>,
 }
 
-/// The compile cache inside a data folder.
-pub(crate) fn cache_in(data_dir: &Path) -> CompileCache {
-    CompileCache::new(data_dir.join("plugin-cache"))
+impl Loader {
+    /// A loader for the plugins of `config`; opens the database when a plugin
+    /// is granted key-value storage.
+    pub(crate) async fn new(config: &Config) -> Result<Self, PluginError> {
+        let database = if config.plugins.any_keyvalue() {
+            Some(
+                Database::open_in(&config.server.data_dir)
+                    .await
+                    .map_err(|e| PluginError::Engine(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            engine: PluginEngine::new(&config.plugins)?,
+            cache: CompileCache::new(config.plugins.cache_dir.clone()),
+            config: config.plugins.clone(),
+            database,
+        })
+    }
+
+    /// The plugins folder.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// The plugins config.
+    pub(crate) fn config(&self) -> &PluginsConfig {
+        &self.config
+    }
+
+    /// Loads the component `<dir>/<name>.wasm` with the config's limits,
+    /// settings and grants for `name`.
+    pub(crate) async fn load(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.load_from(name, &self.config.path_of(name)).await
+    }
+
+    async fn load_from(&self, name: &str, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let grants = self.config.grants_for(name);
+        let context = PluginContext {
+            name: Arc::from(name),
+            settings: self.config.settings_for(name).into_iter().collect(),
+            database: grants.keyvalue.and(self.database.clone()),
+            grants,
+            log_level: self.config.log_level_for(name),
+        };
+        let plugin = LoadedPlugin::load(
+            &self.engine,
+            &self.cache,
+            path,
+            self.config.limits_for(name),
+            Arc::new(context),
+        )
+        .await?;
+        Ok(Arc::new(plugin))
+    }
+
+    /// Loads `name` and checks it can play `role`.
+    async fn load_as(&self, name: &str, role: Role) -> Result<Arc<LoadedPlugin>, PluginError> {
+        check_role(self.load(name).await?, role)
+    }
+}
+
+/// The consumer and the view the gateway calls. Cloning shares them; a
+/// [`Plugins::swap`] is seen by every clone, for new requests only: a request
+/// already running keeps the instance it started with.
+#[derive(Clone)]
+pub struct Plugins {
+    consumer: Arc<ArcSwap<LoadedPlugin>>,
+    view: Arc<ArcSwap<LoadedPlugin>>,
+    loader: Arc<Loader>,
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugins")
+            .field("consumer", &self.consumer())
+            .field("view", &self.view())
+            .finish()
+    }
+}
+
+/// What [`Plugins::swap`] did with a changed component.
+#[derive(Debug)]
+pub enum SwapOutcome {
+    /// The new build now serves new requests in these roles.
+    Swapped {
+        /// The roles it took over.
+        roles: Vec<Role>,
+        /// Its SHA-256, hex.
+        sha256: String,
+    },
+    /// The file's content is what already serves.
+    Unchanged,
+    /// The component loads, but the config gives it no role.
+    NotConfigured {
+        /// The roles it could play.
+        roles: Vec<Role>,
+    },
 }
 
 impl Plugins {
     /// Loads the consumer and view named in the config; every problem found
     /// is returned, not just the first.
     pub async fn load(config: &Config) -> Result<Self, Vec<PluginError>> {
-        let engine = PluginEngine::new(&config.plugins).map_err(|e| vec![e])?;
-        let cache = cache_in(&config.server.data_dir);
-        let p = &config.plugins;
-        let consumer = load_as(&engine, &cache, p, &p.consumer, Role::Consumer).await;
+        let loader = Loader::new(config).await.map_err(|e| vec![e])?;
+        let p = &loader.config;
+        let consumer = loader.load_as(&p.consumer, Role::Consumer).await;
         let view = if p.view == p.consumer {
             match &consumer {
                 Ok(plugin) => check_role(plugin.clone(), Role::View),
-                Err(_) => load_as(&engine, &cache, p, &p.view, Role::View).await,
+                Err(_) => loader.load_as(&p.view, Role::View).await,
             }
         } else {
-            load_as(&engine, &cache, p, &p.view, Role::View).await
+            loader.load_as(&p.view, Role::View).await
         };
         match (consumer, view) {
-            (Ok(consumer), Ok(view)) => Ok(Self { consumer, view }),
+            (Ok(consumer), Ok(view)) => Ok(Self {
+                consumer: Arc::new(ArcSwap::new(consumer)),
+                view: Arc::new(ArcSwap::new(view)),
+                loader: Arc::new(loader),
+            }),
             (consumer, view) => Err([consumer.err(), view.err()].into_iter().flatten().collect()),
         }
     }
-}
 
-async fn load_as(
-    engine: &PluginEngine,
-    cache: &CompileCache,
-    config: &PluginsConfig,
-    name: &str,
-    role: Role,
-) -> Result<Arc<LoadedPlugin>, PluginError> {
-    let plugin = LoadedPlugin::load(
-        engine,
-        cache,
-        name,
-        &config.path_of(name),
-        config.limits_for(name),
-        config.settings_for(name),
-    )
-    .await?;
-    check_role(Arc::new(plugin), role)
+    /// The consumer serving new requests.
+    pub fn consumer(&self) -> Arc<LoadedPlugin> {
+        self.consumer.load_full()
+    }
+
+    /// The view serving new requests.
+    pub fn view(&self) -> Arc<LoadedPlugin> {
+        self.view.load_full()
+    }
+
+    /// The loader these plugins came from.
+    pub(crate) fn loader(&self) -> &Loader {
+        &self.loader
+    }
+
+    /// Loads `<dir>/<name>.wasm` again and, when it is the consumer or the
+    /// view and it checks out for every role it plays, makes it serve new
+    /// requests. On any error nothing changes: the old build keeps serving.
+    pub async fn swap(&self, name: &str) -> Result<SwapOutcome, PluginError> {
+        let p = self.loader.config();
+        let wanted: Vec<Role> = [(Role::Consumer, &p.consumer), (Role::View, &p.view)]
+            .into_iter()
+            .filter(|(_, n)| n.as_str() == name)
+            .map(|(r, _)| r)
+            .collect();
+        let fresh = self.loader.load(name).await?;
+        if wanted.is_empty() {
+            return Ok(SwapOutcome::NotConfigured {
+                roles: fresh.roles(),
+            });
+        }
+        for role in &wanted {
+            check_role(fresh.clone(), *role)?;
+        }
+        let current = match wanted[0] {
+            Role::Consumer => self.consumer(),
+            Role::View => self.view(),
+        };
+        if current.sha256() == fresh.sha256() {
+            return Ok(SwapOutcome::Unchanged);
+        }
+        for role in &wanted {
+            match role {
+                Role::Consumer => self.consumer.store(fresh.clone()),
+                Role::View => self.view.store(fresh.clone()),
+            }
+        }
+        Ok(SwapOutcome::Swapped {
+            roles: wanted,
+            sha256: fresh.sha256().to_string(),
+        })
+    }
 }
 
 fn check_role(plugin: Arc<LoadedPlugin>, role: Role) -> Result<Arc<LoadedPlugin>, PluginError> {
@@ -94,46 +231,46 @@ pub struct ComponentReport {
     pub name: String,
     /// Its file.
     pub path: PathBuf,
-    /// The roles it implements, or why it cannot be loaded.
-    pub roles: Result<Vec<Role>, PluginError>,
+    /// The loaded plugin (its roles, hash, whether it came from the cache),
+    /// or why it cannot be loaded.
+    pub loaded: Result<Arc<LoadedPlugin>, PluginError>,
+}
+
+/// The `<name>.wasm` files of a plugins folder, sorted by name. Names that
+/// cannot be plugin names are skipped.
+pub(crate) fn component_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, PluginError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| PluginError::Missing {
+        name: "(plugins folder)".into(),
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Some(name) = component_name(&path) {
+            names.push((name, path));
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The plugin name of a component file, if `path` is one.
+pub(crate) fn component_name(path: &Path) -> Option<String> {
+    if path.extension().is_none_or(|e| e != "wasm") {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    crate::config::is_plugin_name(stem).then(|| stem.to_string())
 }
 
 /// Loads every `*.wasm` in the config's plugins folder and reports what each implements.
 pub async fn list_components(config: &Config) -> Result<Vec<ComponentReport>, PluginError> {
-    let dir = &config.plugins.dir;
-    let mut names = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| PluginError::Missing {
-        name: "(plugins folder)".into(),
-        path: dir.clone(),
-        reason: e.to_string(),
-    })?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "wasm")
-            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-        {
-            names.push((stem.to_string(), path));
-        }
-    }
-    names.sort();
-    let engine = PluginEngine::new(&config.plugins)?;
-    let cache = cache_in(&config.server.data_dir);
+    let loader = Loader::new(config).await?;
     let mut reports = Vec::new();
-    for (name, path) in names {
-        let loaded = LoadedPlugin::load(
-            &engine,
-            &cache,
-            &name,
-            &path,
-            config.plugins.limits_for(&name),
-            config.plugins.settings_for(&name),
-        )
-        .await;
-        reports.push(ComponentReport {
-            name,
-            path,
-            roles: loaded.map(|p| p.roles()),
-        });
+    for (name, path) in component_files(&config.plugins.dir)? {
+        let loaded = loader.load_from(&name, &path).await;
+        reports.push(ComponentReport { name, path, loaded });
     }
     Ok(reports)
 }

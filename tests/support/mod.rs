@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod receiver;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +55,12 @@ pub struct Options {
     pub base_path: String,
     /// Extra lines for `[server]`.
     pub server: Vec<String>,
+    /// `[plugins] watch`: off unless a test is about reloading.
+    pub watch: bool,
+    /// Compile components into one cache shared by every test (and kept
+    /// between runs under target/), so a Python or JavaScript component is
+    /// compiled once, not once per test.
+    pub shared_cache: bool,
 }
 
 impl Default for Options {
@@ -68,8 +76,15 @@ impl Default for Options {
             stand_in_secret: None,
             base_path: String::new(),
             server: Vec::new(),
+            watch: false,
+            shared_cache: true,
         }
     }
+}
+
+/// The compile cache shared by tests.
+pub fn shared_cache_dir() -> PathBuf {
+    repo().join("target/test-plugin-cache")
 }
 
 impl Options {
@@ -137,7 +152,7 @@ pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> St
          [notion]\nclient_id = \"test-client\"\nclient_secret_env = \"TEST_SECRET\"\n\
          redirect_uri = \"http://{gateway}{base}/auth/notion/redirect\"\n\
          api_base_url = \"{api}\"\nauthorize_url = \"http://{stand_in}/v1/oauth/authorize\"\n{notion}\n\n\
-         [plugins]\ndir = {plugins:?}\nconsumer = \"{consumer}\"\nview = \"{view}\"\n{plugin_lines}\n\n{tail}\n",
+         [plugins]\ndir = {plugins:?}\nconsumer = \"{consumer}\"\nview = \"{view}\"\nwatch = {watch}\n{cache}{plugin_lines}\n\n{tail}\n",
         data = dir.join("data").display().to_string(),
         base = o.base_path,
         server = o.server.join("\n"),
@@ -150,6 +165,12 @@ pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> St
         consumer = o.consumer,
         view = o.view,
         plugin_lines = o.plugins.join("\n"),
+        watch = o.watch,
+        cache = if o.shared_cache {
+            format!("cache_dir = {:?}\n", shared_cache_dir().display().to_string())
+        } else {
+            String::new()
+        },
         tail = o.tail,
     )
 }

@@ -1,0 +1,23 @@
+# Shared build rules for JavaScript plugins. A plugin's Makefile sets NAME,
+# WORLD and WIT, then includes this file; `make` builds ../$(NAME).wasm from
+# app.js.
+#
+# The toolchain (@bytecodealliance/componentize-js, pinned in package.json and
+# package-lock.json) is installed on first use with `npm ci` beside this file
+# (node_modules, ignored by git).
+TOOLCHAIN := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+MODULES := $(TOOLCHAIN)/node_modules/@bytecodealliance/componentize-js/package.json
+OUT ?= ../$(NAME).wasm
+
+.PHONY: all clean
+all: $(OUT)
+
+$(OUT): $(wildcard *.js) $(wildcard $(WIT)/*.wit $(WIT)/deps/*/*.wit) $(MODULES) $(TOOLCHAIN)/build.mjs
+	node $(TOOLCHAIN)/build.mjs app.js $(WIT) $(WORLD) $(OUT)
+
+$(MODULES): $(TOOLCHAIN)/package.json $(TOOLCHAIN)/package-lock.json
+	cd $(TOOLCHAIN) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(MODULES)
+
+clean:
+	rm -f $(OUT)

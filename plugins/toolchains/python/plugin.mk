@@ -1,0 +1,30 @@
+# Shared build rules for Python plugins. A plugin's Makefile sets NAME, WORLD
+# and WIT, then includes this file; `make` builds ../$(NAME).wasm.
+#
+# The toolchain (componentize-py, pinned in requirements.txt) is installed on
+# first use into a virtualenv beside this file (.venv, ignored by git).
+TOOLCHAIN := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+VENV := $(TOOLCHAIN)/.venv
+COMPONENTIZE := $(VENV)/bin/componentize-py
+PYTHON ?= python3
+OUT ?= ../$(NAME).wasm
+
+.PHONY: all bindings clean
+all: $(OUT)
+
+$(OUT): $(wildcard *.py) $(wildcard $(WIT)/*.wit $(WIT)/deps/*/*.wit) $(COMPONENTIZE)
+	$(COMPONENTIZE) -d $(WIT) -w $(WORLD) componentize app -o $(OUT).tmp
+	mv $(OUT).tmp $(OUT)
+	@echo "built $(OUT)"
+
+# Writes the typed bindings (wit_world/) beside app.py, for an editor's completion.
+bindings: $(COMPONENTIZE)
+	$(COMPONENTIZE) -d $(WIT) -w $(WORLD) bindings .
+
+$(COMPONENTIZE): $(TOOLCHAIN)/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(TOOLCHAIN)/requirements.txt
+	touch $(COMPONENTIZE)
+
+clean:
+	rm -f $(OUT)

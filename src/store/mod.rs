@@ -1,0 +1,102 @@
+//! The gateway's own database: an embedded SQLite file in the data folder,
+//! opened in WAL mode with durable (FULL) syncs, its schema brought up to
+//! date by embedded migrations at start.
+//!
+//! Today it holds plugin key-value data ([`keyvalue`]).
+
+pub mod keyvalue;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// The database file's name inside the data folder.
+pub const DATABASE_FILE: &str = "gateway.db";
+
+/// Why the database cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file cannot be created or opened.
+    #[error("cannot open the database {path}: {reason}; check that the data folder is writable")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The schema cannot be brought up to date.
+    #[error("cannot update the database schema in {path}: {reason}")]
+    Migrate {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// An open database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: SqlitePool,
+}
+
+impl Database {
+    /// Opens (creating if needed, mode 0600) `<data_dir>/gateway.db` and
+    /// migrates it.
+    pub async fn open_in(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        let fail = |reason: String| StoreError::Open {
+            path: path.clone(),
+            reason,
+        };
+        crate::data_dir::create_private(data_dir).map_err(|e| fail(e.to_string()))?;
+        create_private_file(&path).map_err(|e| fail(e.to_string()))?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        sqlx::migrate!("src/store/migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist, so the database
+/// (and the WAL files SQLite gives the same mode) is private from the start.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
