@@ -63,6 +63,7 @@ test: plugins test-plugins
 
 bench: build
 	bash bench/run.sh
+	bash bench/plugin_start.sh
 
 lint: setup
 	$(CARGO) fmt --check

@@ -76,7 +76,8 @@ impl Gateway {
         let documents = load_documents(&config.documents)?;
         let watcher = if config.plugins.watch {
             Some(Arc::new(
-                crate::plugins::watch(plugins.clone()).map_err(|e| GatewayError::Plugins(vec![e]))?,
+                crate::plugins::watch(plugins.clone())
+                    .map_err(|e| GatewayError::Plugins(vec![e]))?,
             ))
         } else {
             None

@@ -24,6 +24,7 @@ pub mod http;
 pub mod notion;
 pub mod oauth;
 pub mod plugins;
+pub mod scaffold;
 pub mod secret;
 pub mod standin;
 pub mod store;

@@ -12,6 +12,7 @@ use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::config::{Config, ConfigProblem, process_env};
 use notion_oauth_gateway::demo::{Demo, DemoOptions};
 use notion_oauth_gateway::plugins::{Plugins, list_components};
+use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
 use notion_oauth_gateway::secret::Secret;
 use notion_oauth_gateway::standin::{self, StandInConfig};
 use tokio::net::TcpListener;
@@ -39,7 +40,8 @@ enum Command {
         #[arg(long, short, env = "NOG_CONFIG", default_value = "config/gateway.toml")]
         config: PathBuf,
     },
-    /// Inspect the plugins folder.
+    /// Inspect the plugins folder, or scaffold a new plugin (`plugin new`).
+    #[command(visible_alias = "plugin")]
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
@@ -90,6 +92,21 @@ enum PluginsCommand {
         #[arg(long, short, env = "NOG_CONFIG", default_value = "config/gateway.toml")]
         config: PathBuf,
     },
+    /// Write a new plugin from a template into <dir>/<NAME>/, ready for
+    /// `make -C <dir>/<NAME>`.
+    New {
+        /// The plugin's name (its component becomes <dir>/<NAME>.wasm).
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: Language,
+        /// What it exports.
+        #[arg(long, value_enum, default_value = "both")]
+        world: World,
+        /// The plugins folder.
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +129,15 @@ fn main() -> ExitCode {
             Command::Plugins {
                 command: PluginsCommand::List { config },
             } => list(&config).await,
+            Command::Plugins {
+                command:
+                    PluginsCommand::New {
+                        name,
+                        lang,
+                        world,
+                        dir,
+                    },
+            } => scaffold(&dir, &name, lang, world),
             Command::Dev {
                 listen,
                 stand_in_listen,
@@ -225,7 +251,11 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
                     plugin.name(),
                     plugin.path().display(),
                     &plugin.sha256()[..16],
-                    if plugin.from_cache() { "compiled code from cache" } else { "compiled now" },
+                    if plugin.from_cache() {
+                        "compiled code from cache"
+                    } else {
+                        "compiled now"
+                    },
                     plugin.grants_summary(),
                 );
             }
@@ -293,6 +323,21 @@ async fn list(path: &Path) -> anyhow::Result<ExitCode> {
             }
             Err(e) => println!("{:<24} {:<16} {e}", r.name, "invalid"),
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scaffold(dir: &Path, name: &str, lang: Language, world: World) -> anyhow::Result<ExitCode> {
+    let files = new_plugin(dir, name, lang, world)?;
+    let folder = dir.join(name);
+    say!("wrote {} files into {}", files.len(), folder.display());
+    say!("build it:   make -C {}", folder.display());
+    say!("use it:     set plugins.consumer and/or plugins.view to \"{name}\" in the config");
+    if lang != Language::Rust {
+        say!(
+            "(the first build installs the {lang:?} toolchain under {}/toolchains)",
+            dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

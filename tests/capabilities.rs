@@ -14,7 +14,9 @@ const SIGNING_SECRET: &str = "whsec_test_3f9a";
 
 fn webhook(url: &str, grant: Option<&str>, extra_grant: &str) -> Options {
     let grant = grant
-        .map(|hosts| format!("[plugins.grants.webhook-consumer]\nhttp_hosts = [{hosts}]\n{extra_grant}\n"))
+        .map(|hosts| {
+            format!("[plugins.grants.webhook-consumer]\nhttp_hosts = [{hosts}]\n{extra_grant}\n")
+        })
         .unwrap_or_default();
     Options {
         tail: format!(
@@ -26,8 +28,14 @@ fn webhook(url: &str, grant: Option<&str>, extra_grant: &str) -> Options {
 
 fn verify(signature: &str, body: &[u8]) -> bool {
     let mut parts = signature.split(',');
-    let t = parts.next().and_then(|p| p.strip_prefix("t=")).unwrap_or("");
-    let v1 = parts.next().and_then(|p| p.strip_prefix("v1=")).unwrap_or("");
+    let t = parts
+        .next()
+        .and_then(|p| p.strip_prefix("t="))
+        .unwrap_or("");
+    let v1 = parts
+        .next()
+        .and_then(|p| p.strip_prefix("v1="))
+        .unwrap_or("");
     let Ok(expected) = hex::decode(v1) else {
         return false;
     };
@@ -53,14 +61,28 @@ async fn webhook_consumer_posts_the_signed_authorization_to_an_allowed_host() {
     assert_eq!(req.path, "/hooks/notion?source=gateway");
     assert_eq!(req.header("content-type"), Some("application/json"));
     let signature = req.header("x-notion-gateway-signature").expect("signed");
-    assert!(verify(signature, &req.body), "the HMAC verifies: {signature}");
-    assert!(!verify(signature, b"{\"tampered\":true}"), "and fails on other bodies");
+    assert!(
+        verify(signature, &req.body),
+        "the HMAC verifies: {signature}"
+    );
+    assert!(
+        !verify(signature, b"{\"tampered\":true}"),
+        "and fails on other bodies"
+    );
 
     let json: serde_json::Value = serde_json::from_slice(&req.body).expect("json body");
     assert_eq!(json["type"], "notion.authorization");
     assert_eq!(json["reason"], "new");
-    assert!(json["access_token"].as_str().is_some_and(|t| t.starts_with("ntn_")));
-    assert!(json["refresh_token"].as_str().is_some_and(|t| t.starts_with("nrt_")));
+    assert!(
+        json["access_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ntn_"))
+    );
+    assert!(
+        json["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("nrt_"))
+    );
     assert_eq!(json["workspace_name"], "Stand-in Workspace");
     assert_eq!(json["owner"]["type"], "user");
     assert_eq!(json["app_data"], "acct-42");
@@ -82,7 +104,12 @@ async fn outgoing_http_is_denied_to_hosts_off_the_allow_list() {
     let app = Receiver::start(200, Duration::ZERO).await;
     // The grant names another port of the same host.
     let other = format!("\"127.0.0.1:{}\"", app.addr.port().wrapping_add(1));
-    let h = Harness::start(webhook(&format!("http://{}/hook", app.addr), Some(&other), "")).await;
+    let h = Harness::start(webhook(
+        &format!("http://{}/hook", app.addr),
+        Some(&other),
+        "",
+    ))
+    .await;
     assert_eq!(h.browser().connect("").await.status(), 500);
     assert!(app.requests().is_empty());
     // Plain http to a non-loopback host is refused even when listed.
@@ -123,5 +150,9 @@ async fn a_slow_app_is_cut_off_at_the_grants_timeout() {
     let started = Instant::now();
     let r = browser.get(&back).await;
     assert_eq!(r.status(), 500);
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -153,7 +153,7 @@ fn check_catches_plugins_that_are_missing_broken_or_in_the_wrong_role() {
     let out = run(&["check", "--config", "gateway.toml"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("gateway.toml:6:1: plugins.consumer: plugin echo-view: is configured as plugins.consumer but does not export notion:oauth/consumer@0.1.0"), "{stderr}");
+    assert!(stderr.contains("gateway.toml:6:1: plugins.consumer: plugin echo-view: is configured as plugins.consumer but does not export notion:oauth/consumer@0.1.x"), "{stderr}");
     assert!(
         stderr.contains("gateway.toml:7:1: plugins.view: plugin absent: cannot read"),
         "{stderr}"

@@ -45,7 +45,11 @@ fn watched() -> Options {
 async fn a_new_build_of_the_view_serves_new_requests() {
     let h = Harness::start(watched()).await;
     let plugins = h.dir.path().join("plugins");
-    assert!(success_page(&h).await.contains("Connected to Stand-in Workspace"));
+    assert!(
+        success_page(&h)
+            .await
+            .contains("Connected to Stand-in Workspace")
+    );
     deploy(&component("echo-view"), &plugins, "default-view");
     assert!(
         until_page_has(&h, "bot_id").await,
@@ -65,7 +69,11 @@ async fn a_broken_or_wrong_build_is_refused_and_the_old_one_keeps_serving() {
     deploy(&component("default-consumer"), &plugins, "default-view");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for _ in 0..3 {
-        assert!(success_page(&h).await.contains("Connected to Stand-in Workspace"));
+        assert!(
+            success_page(&h)
+                .await
+                .contains("Connected to Stand-in Workspace")
+        );
     }
     // A good build after the bad ones is still picked up.
     deploy(&component("echo-view"), &plugins, "default-view");
@@ -81,7 +89,11 @@ async fn a_new_unconfigured_component_is_compiled_ahead() {
     let h = Harness::start(o).await;
     let cache = h.dir.path().join("data/plugin-cache");
     let before = std::fs::read_dir(&cache).expect("cache").count();
-    deploy(&component("echo-view"), &h.dir.path().join("plugins"), "echo-view");
+    deploy(
+        &component("echo-view"),
+        &h.dir.path().join("plugins"),
+        "echo-view",
+    );
     let mut after = before;
     for _ in 0..40 {
         after = std::fs::read_dir(&cache).expect("cache").count();
@@ -90,8 +102,15 @@ async fn a_new_unconfigured_component_is_compiled_ahead() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(after, before + 1, "its compiled code is cached, ready for a config change");
-    assert!(success_page(&h).await.contains("Connected to"), "the view is unchanged");
+    assert_eq!(
+        after,
+        before + 1,
+        "its compiled code is cached, ready for a config change"
+    );
+    assert!(
+        success_page(&h).await.contains("Connected to"),
+        "the view is unchanged"
+    );
 }
 
 #[tokio::test]
@@ -105,7 +124,8 @@ async fn a_plugin_built_from_the_first_released_wit_keeps_loading_and_serving() 
     assert_eq!(r.status(), 200);
     let page = r.text().await.expect("page");
     assert!(
-        page.starts_with("wit 0.1.0 plugin: connected Stand-in Workspace") && page.contains("hello app_data=v1"),
+        page.starts_with("wit 0.1.0 plugin: connected Stand-in Workspace")
+            && page.contains("hello app_data=v1"),
         "{page}"
     );
 }

@@ -55,7 +55,10 @@ async fn allocating_1_gib_fails_cleanly(plugin: &str) {
     healthy(&h).await;
     // The next instance is fresh: a healthy flow through the same gateway
     // proves nothing of the failed one was kept.
-    assert_eq!(h.browser().get(&h.url("/auth/notion/start")).await.status(), 302);
+    assert_eq!(
+        h.browser().get(&h.url("/auth/notion/start")).await.status(),
+        302
+    );
 }
 
 async fn endless_loop_is_stopped_while_others_are_served(plugin: &str) {

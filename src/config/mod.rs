@@ -267,10 +267,7 @@ impl PluginsConfig {
 
     /// The log level of the plugin `name`.
     pub fn log_level_for(&self, name: &str) -> PluginLogLevel {
-        self.log_levels
-            .get(name)
-            .copied()
-            .unwrap_or(self.log_level)
+        self.log_levels.get(name).copied().unwrap_or(self.log_level)
     }
 
     /// Whether any plugin may use key-value storage.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::raw::{RawGrants, RawLimits, RawPlugins};
 use super::validate::{Checker, is_plugin_name, quote_key, setting_string};
 use super::{
-    AllowedHost, EnvLookup, HttpGrant, KeyValueGrant, PluginGrants, PluginLimits,
-    PluginLogLevel, PluginsConfig,
+    AllowedHost, EnvLookup, HttpGrant, KeyValueGrant, PluginGrants, PluginLimits, PluginLogLevel,
+    PluginsConfig,
 };
 
 /// The limits of a plugin call when the config sets none.
@@ -76,7 +76,11 @@ pub(super) fn check(
         settings.insert(name.clone(), values);
     }
 
-    let log_level = level(c, "plugins.log_level", p.log_level.as_deref().unwrap_or("info"));
+    let log_level = level(
+        c,
+        "plugins.log_level",
+        p.log_level.as_deref().unwrap_or("info"),
+    );
     let mut log_levels = BTreeMap::new();
     for (name, text) in &p.log_levels {
         let key = format!("plugins.log_levels.{}", quote_key(name));
@@ -193,9 +197,7 @@ fn grant(c: &mut Checker<'_>, key: &str, raw: &RawGrants) -> PluginGrants {
             ),
         }
     });
-    if http.is_none()
-        && (raw.http_timeout_ms.is_some() || raw.http_max_response_kib.is_some())
-    {
+    if http.is_none() && (raw.http_timeout_ms.is_some() || raw.http_max_response_kib.is_some()) {
         c.warn(
             &format!("{key}.http_timeout_ms"),
             "has no effect without http_hosts; HTTP is off for this plugin",

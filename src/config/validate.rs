@@ -95,7 +95,13 @@ impl Checker<'_> {
         path.to_string()
     }
 
-    pub(super) fn duration_ms(&mut self, key: &str, value: Option<u64>, default: u64, max: u64) -> Duration {
+    pub(super) fn duration_ms(
+        &mut self,
+        key: &str,
+        value: Option<u64>,
+        default: u64,
+        max: u64,
+    ) -> Duration {
         let ms = value.unwrap_or(default);
         if ms == 0 || ms > max {
             self.error(
@@ -106,7 +112,12 @@ impl Checker<'_> {
         Duration::from_millis(ms)
     }
 
-    pub(super) fn limits(&mut self, key: &str, raw: &RawLimits, base: PluginLimits) -> PluginLimits {
+    pub(super) fn limits(
+        &mut self,
+        key: &str,
+        raw: &RawLimits,
+        base: PluginLimits,
+    ) -> PluginLimits {
         let memory_bytes = match raw.memory_limit_mib {
             Some(mib) if !(1..=4096).contains(&mib) => {
                 self.error(

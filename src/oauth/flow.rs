@@ -224,7 +224,7 @@ impl Flow {
         let key = format!("{}:{}", token.bot_id, exchange_id);
         let info = token_info_of(&token, key, DeliveryReason::New, 1);
         self.plugins
-                .consumer()
+            .consumer()
             .consume_token_info(request_id, &info, &state)
             .await
             .map_err(|e| fail(FlowError::Consumer(e)))?;
@@ -308,7 +308,12 @@ impl Flow {
             status: error.status(),
             message: error.public_message().to_string(),
         };
-        match self.plugins.view().error_page(request_id, &info, state).await {
+        match self
+            .plugins
+            .view()
+            .error_page(request_id, &info, state)
+            .await
+        {
             Ok(page) => page,
             Err(e) => {
                 tracing::error!(request_id, "view failed on the error page: {e}");

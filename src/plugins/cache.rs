@@ -57,7 +57,9 @@ impl CompileCache {
         // One compilation per artifact at a time in this process: whoever
         // waits finds the artifact on disk when the lock is theirs.
         let lock = compiling(&path);
-        let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(component) = cached(engine, &path) {
             return Ok((component, true));
         }
@@ -94,7 +96,9 @@ fn cached(engine: &Engine, path: &Path) -> Option<Component> {
 fn compiling(path: &Path) -> Arc<Mutex<()>> {
     static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> =
         LazyLock::new(|| Mutex::new(HashMap::new()));
-    let mut locks = LOCKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut locks = LOCKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     locks.entry(path.to_path_buf()).or_default().clone()
 }
 

@@ -130,7 +130,12 @@ fn level_of(level: Level) -> PluginLogLevel {
 }
 
 impl logging_import::Host for PluginState {
-    async fn log(&mut self, level: Level, context: String, message: String) -> wasmtime::Result<()> {
+    async fn log(
+        &mut self,
+        level: Level,
+        context: String,
+        message: String,
+    ) -> wasmtime::Result<()> {
         if level_of(level) < self.context.log_level {
             return Ok(());
         }
@@ -199,6 +204,71 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer the test's subscriber logs into.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn plugin_lines_carry_name_and_request_and_obey_the_plugins_level() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let context = Arc::new(PluginContext {
+            name: Arc::from("quiet-plugin"),
+            settings: WasiConfigVariables::new(),
+            grants: PluginGrants::default(),
+            log_level: PluginLogLevel::Warn,
+            database: None,
+        });
+        let mut state = PluginState::new(
+            context,
+            Arc::from("req-123"),
+            StoreLimits::default(),
+            Instant::now(),
+            None,
+        );
+        for (level, text) in [
+            (Level::Info, "chatty detail"),
+            (Level::Warn, "worth a look"),
+        ] {
+            logging_import::Host::log(&mut state, level, "ctx".into(), text.into())
+                .await
+                .expect("log");
+        }
+        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+        assert!(
+            !text.contains("chatty detail"),
+            "below the plugin's level: {text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.contains("worth a look"))
+            .expect("the warning is kept");
+        assert!(
+            line.contains("plugin=\"quiet-plugin\"") || line.contains("plugin=quiet-plugin"),
+            "{line}"
+        );
+        assert!(line.contains("req-123"), "{line}");
+    }
 
     #[test]
     fn log_text_cannot_forge_lines() {

@@ -69,7 +69,9 @@ impl keyvalue_store::HostBucket for PluginState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.set(&key, &value).await.map_err(|e| guest_error(self.plugin(), e)))
+        Ok(b.set(&key, &value)
+            .await
+            .map_err(|e| guest_error(self.plugin(), e)))
     }
 
     async fn delete(
@@ -78,7 +80,9 @@ impl keyvalue_store::HostBucket for PluginState {
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.delete(&key).await.map_err(|e| guest_error(self.plugin(), e)))
+        Ok(b.delete(&key)
+            .await
+            .map_err(|e| guest_error(self.plugin(), e)))
     }
 
     async fn exists(
@@ -87,7 +91,9 @@ impl keyvalue_store::HostBucket for PluginState {
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let b = self.bucket(&bucket)?;
-        Ok(b.exists(&key).await.map_err(|e| guest_error(self.plugin(), e)))
+        Ok(b.exists(&key)
+            .await
+            .map_err(|e| guest_error(self.plugin(), e)))
     }
 
     async fn list_keys(

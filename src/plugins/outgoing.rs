@@ -46,11 +46,7 @@ impl Destination {
     }
 
     fn is_loopback(&self) -> bool {
-        self.host == "localhost"
-            || self
-                .host
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+        self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     /// Whether `grant` allows this destination.
@@ -196,14 +192,72 @@ mod tests {
         let g = grant(&[("hooks.example.com", None), ("127.0.0.1", Some(9000))]);
         assert!(allowed("https://hooks.example.com/notion", &g));
         assert!(allowed("https://HOOKS.example.com:443/x", &g));
-        assert!(!allowed("http://hooks.example.com/notion", &g), "plain http off loopback");
-        assert!(!allowed("https://hooks.example.com:8443/", &g), "other port");
+        assert!(
+            !allowed("http://hooks.example.com/notion", &g),
+            "plain http off loopback"
+        );
+        assert!(
+            !allowed("https://hooks.example.com:8443/", &g),
+            "other port"
+        );
         assert!(!allowed("https://evil.example.com/", &g));
         assert!(!allowed("https://hooks.example.com.evil.net/", &g));
         assert!(allowed("http://127.0.0.1:9000/hook", &g));
         assert!(!allowed("http://127.0.0.1:9001/hook", &g));
         assert!(!allowed("ftp://hooks.example.com/", &g));
         assert!(allowed("http://[::1]/", &grant(&[("::1", None)])));
+    }
+
+    /// A server on 127.0.0.1 that answers every connection with a 200 and
+    /// `size` bytes of body.
+    async fn big_answer(size: usize) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&vec![b'x'; size]).await;
+            }
+        });
+        addr
+    }
+
+    async fn fetch(hooks: &mut OutgoingHttp, url: &str) -> Result<usize, Error> {
+        let body = http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::get(url).body(body).expect("request");
+        let (response, _io) =
+            Box::into_pin(hooks.send_request(request, None, Box::new(async { Ok(()) }))).await?;
+        let body = response.into_body().collect().await?;
+        Ok(body.to_bytes().len())
+    }
+
+    #[tokio::test]
+    async fn response_bodies_are_capped_and_ungranted_calls_denied() {
+        let addr = big_answer(4096).await;
+        let url = format!("http://{addr}/");
+        let mut g = grant(&[("127.0.0.1", Some(addr.port()))]);
+        g.max_response_bytes = 1024;
+        let mut capped = OutgoingHttp::new(Some(g.clone()), Arc::from("p"), Arc::from("r"));
+        assert!(matches!(
+            fetch(&mut capped, &url).await,
+            Err(Error::HttpResponseBodySize(Some(1024)))
+        ));
+        g.max_response_bytes = 8192;
+        let mut roomy = OutgoingHttp::new(Some(g), Arc::from("p"), Arc::from("r"));
+        assert_eq!(fetch(&mut roomy, &url).await.ok(), Some(4096));
+        let mut none = OutgoingHttp::new(None, Arc::from("p"), Arc::from("r"));
+        assert!(matches!(
+            fetch(&mut none, &url).await,
+            Err(Error::HttpRequestDenied)
+        ));
     }
 
     #[test]

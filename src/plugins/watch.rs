@@ -78,7 +78,9 @@ fn watch_error(dir: &Path, e: &notify::Error) -> PluginError {
     PluginError::Missing {
         name: "(plugins folder)".into(),
         path: dir.to_path_buf(),
-        reason: format!("cannot watch it for changes: {e}; set plugins.watch = false to run without reloading"),
+        reason: format!(
+            "cannot watch it for changes: {e}; set plugins.watch = false to run without reloading"
+        ),
     }
 }
 
@@ -105,23 +107,39 @@ async fn reload(plugins: &Plugins, path: &Path) {
         return;
     };
     if !path.exists() {
-        tracing::warn!(plugin = name, "{} was removed; the build already loaded keeps serving", path.display());
+        tracing::warn!(
+            plugin = name,
+            "{} was removed; the build already loaded keeps serving",
+            path.display()
+        );
         return;
     }
     match plugins.swap(&name).await {
         Ok(SwapOutcome::Swapped { roles, sha256 }) => {
             let roles: Vec<_> = roles.iter().map(|r| r.name()).collect();
-            tracing::info!(plugin = name, sha256 = &sha256[..12], roles = roles.join("+"), "plugin reloaded: new requests use the new build");
+            tracing::info!(
+                plugin = name,
+                sha256 = &sha256[..12],
+                roles = roles.join("+"),
+                "plugin reloaded: new requests use the new build"
+            );
         }
         Ok(SwapOutcome::Unchanged) => {
             tracing::debug!(plugin = name, "plugin file touched but unchanged");
         }
         Ok(SwapOutcome::NotConfigured { roles }) => {
             let roles: Vec<_> = roles.iter().map(|r| r.name()).collect();
-            tracing::info!(plugin = name, roles = roles.join("+"), "component compiled and checked; the config does not use it");
+            tracing::info!(
+                plugin = name,
+                roles = roles.join("+"),
+                "component compiled and checked; the config does not use it"
+            );
         }
         Err(e) => {
-            tracing::error!(plugin = name, "new build refused, the previous one keeps serving: {e}");
+            tracing::error!(
+                plugin = name,
+                "new build refused, the previous one keeps serving: {e}"
+            );
         }
     }
 }

@@ -12,6 +12,10 @@ use super::{Database, StoreError};
 pub const MAX_KEY_BYTES: usize = 1024;
 /// The longest bucket name accepted.
 pub const MAX_BUCKET_CHARS: usize = 64;
+/// Writes one value, replacing any value the key had.
+const UPSERT: &str = "INSERT INTO plugin_kv (plugin, bucket, key, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (plugin, bucket, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
 /// Keys per `list-keys` page.
 pub const PAGE: u32 = 100;
 
@@ -62,7 +66,11 @@ pub fn check_bucket(name: &str) -> Result<(), KeyValueError> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok { Ok(()) } else { Err(KeyValueError::BadBucket) }
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyValueError::BadBucket)
+    }
 }
 
 fn check_key(key: &str) -> Result<(), KeyValueError> {
@@ -125,14 +133,13 @@ impl Bucket {
     /// Whether `key` has a value.
     pub async fn exists(&self, key: &str) -> Result<bool, KeyValueError> {
         check_key(key)?;
-        let row = sqlx::query(
-            "SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3",
-        )
-        .bind(&self.plugin)
-        .bind(&self.bucket)
-        .bind(key)
-        .fetch_optional(self.db.pool())
-        .await?;
+        let row =
+            sqlx::query("SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3")
+                .bind(&self.plugin)
+                .bind(&self.bucket)
+                .bind(key)
+                .fetch_optional(self.db.pool())
+                .await?;
         Ok(row.is_some())
     }
 
@@ -147,17 +154,14 @@ impl Bucket {
         }
         let mut tx = self.db.pool().begin_with("BEGIN IMMEDIATE").await?;
         self.make_room(&mut tx, key).await?;
-        sqlx::query(
-            "INSERT INTO plugin_kv (plugin, bucket, key, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (plugin, bucket, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(&self.plugin)
-        .bind(&self.bucket)
-        .bind(key)
-        .bind(value)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(UPSERT)
+            .bind(&self.plugin)
+            .bind(&self.bucket)
+            .bind(key)
+            .bind(value)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -176,7 +180,10 @@ impl Bucket {
 
     /// One page of keys in key order, starting `cursor` keys in, and the
     /// cursor of the next page when there is one.
-    pub async fn list_keys(&self, cursor: u64) -> Result<(Vec<String>, Option<u64>), KeyValueError> {
+    pub async fn list_keys(
+        &self,
+        cursor: u64,
+    ) -> Result<(Vec<String>, Option<u64>), KeyValueError> {
         let offset = i64::try_from(cursor).unwrap_or(i64::MAX);
         let rows = sqlx::query(
             "SELECT key FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 ORDER BY key LIMIT ?3 OFFSET ?4",
@@ -223,17 +230,14 @@ impl Bucket {
                 .ok_or(KeyValueError::NotACounter)?,
         };
         let next = base.checked_add(delta).ok_or(KeyValueError::Overflow)?;
-        sqlx::query(
-            "INSERT INTO plugin_kv (plugin, bucket, key, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (plugin, bucket, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(&self.plugin)
-        .bind(&self.bucket)
-        .bind(key)
-        .bind(next.to_string().into_bytes())
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(UPSERT)
+            .bind(&self.plugin)
+            .bind(&self.bucket)
+            .bind(key)
+            .bind(next.to_string().into_bytes())
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -244,15 +248,14 @@ impl Bucket {
         tx: &mut sqlx::SqliteConnection,
         key: &str,
     ) -> Result<(), KeyValueError> {
-        let exists = sqlx::query(
-            "SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3",
-        )
-        .bind(&self.plugin)
-        .bind(&self.bucket)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
+        let exists =
+            sqlx::query("SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3")
+                .bind(&self.plugin)
+                .bind(&self.bucket)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         if exists {
             return Ok(());
         }
@@ -284,7 +287,11 @@ mod tests {
 
         a.set("k", b"one").await.expect("set");
         assert_eq!(a.get("k").await.expect("get"), Some(b"one".to_vec()));
-        assert_eq!(b.get("k").await.expect("get"), None, "another plugin's namespace");
+        assert_eq!(
+            b.get("k").await.expect("get"),
+            None,
+            "another plugin's namespace"
+        );
         assert!(a.exists("k").await.expect("exists"));
 
         let too_big = vec![0u8; 17];
@@ -292,16 +299,28 @@ mod tests {
             a.set("big", &too_big).await,
             Err(KeyValueError::TooLarge { size: 17, max: 16 })
         ));
-        assert_eq!(a.get("big").await.expect("get"), None, "nothing half-written");
+        assert_eq!(
+            a.get("big").await.expect("get"),
+            None,
+            "nothing half-written"
+        );
 
         assert_eq!(a.increment("n", 2).await.expect("increment"), 2);
         assert_eq!(a.increment("n", 3).await.expect("increment"), 5);
         assert_eq!(a.get("n").await.expect("get"), Some(b"5".to_vec()));
-        assert!(matches!(a.increment("k", 1).await, Err(KeyValueError::NotACounter)));
+        assert!(matches!(
+            a.increment("k", 1).await,
+            Err(KeyValueError::NotACounter)
+        ));
 
         a.set("z", b"").await.expect("third key");
-        assert!(matches!(a.set("fourth", b"x").await, Err(KeyValueError::Full { max: 3 })));
-        a.set("k", b"replaced").await.expect("replacing a key needs no room");
+        assert!(matches!(
+            a.set("fourth", b"x").await,
+            Err(KeyValueError::Full { max: 3 })
+        ));
+        a.set("k", b"replaced")
+            .await
+            .expect("replacing a key needs no room");
 
         let (keys, next) = a.list_keys(0).await.expect("list");
         assert_eq!(keys, vec!["k", "n", "z"]);
@@ -311,7 +330,10 @@ mod tests {
         a.delete("k").await.expect("deleting a missing key is fine");
         assert_eq!(a.get("k").await.expect("get"), None);
 
-        assert!(matches!(Bucket::open(db.clone(), "p", "../x", 1, 1), Err(KeyValueError::BadBucket)));
+        assert!(matches!(
+            Bucket::open(db.clone(), "p", "../x", 1, 1),
+            Err(KeyValueError::BadBucket)
+        ));
         assert!(matches!(a.get("").await, Err(KeyValueError::BadKey)));
     }
 

@@ -167,7 +167,10 @@ pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> St
         plugin_lines = o.plugins.join("\n"),
         watch = o.watch,
         cache = if o.shared_cache {
-            format!("cache_dir = {:?}\n", shared_cache_dir().display().to_string())
+            format!(
+                "cache_dir = {:?}\n",
+                shared_cache_dir().display().to_string()
+            )
         } else {
             String::new()
         },

@@ -124,7 +124,10 @@ mod tests {
         assert!(matches!(t.scheme, Scheme::Https));
         assert_eq!(t.authority, "hooks.example.com:8443");
         assert_eq!(t.path_and_query, "/notion?x=1");
-        assert_eq!(split("http://127.0.0.1:9").expect("valid").path_and_query, "/");
+        assert_eq!(
+            split("http://127.0.0.1:9").expect("valid").path_and_query,
+            "/"
+        );
         assert!(split("ftp://x/").is_none());
         assert!(split("https://user@x/").is_none());
         assert!(split("https:///path").is_none());

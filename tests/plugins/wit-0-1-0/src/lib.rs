@@ -57,7 +57,10 @@ impl View for Fixture {
     }
 
     fn make_error_response(error: ErrorInfo, _state: Option<StateInfo>) -> HttpResponse {
-        page(error.status, &format!("wit 0.1.0 plugin: {}", error.message))
+        page(
+            error.status,
+            &format!("wit 0.1.0 plugin: {}", error.message),
+        )
     }
 }
 
