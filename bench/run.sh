@@ -33,6 +33,10 @@ cat > "$work/gateway.toml" <<TOML
 [server]
 listen = "127.0.0.1:${GW_PORT}"
 data_dir = "$work/data"
+# One load generator on one address stands for many users: no rate limits.
+[server.rate_limit]
+per_ip_per_minute = 0
+global_per_second = 0
 [notion]
 client_id = "bench-client"
 client_secret_env = "BENCH_SECRET"

@@ -159,6 +159,7 @@ impl Demo {
             client_id: DEMO_CLIENT_ID.into(),
             client_secret: secret.clone(),
             redirect_uris: vec![redirect_uri],
+            canaries: false,
         };
         let (stand_in, stand_in_addr) = standin::spawn(stand_in_config, options.stand_in_listen)
             .await

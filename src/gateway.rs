@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::http::{App, Body, DocumentError, load_documents, serve};
+use crate::http::{App, Body, DocumentError, TlsError, TlsServer, load_documents, serve};
 use crate::notion::{NotionClient, NotionError};
 use crate::oauth::{Flow, KeyError, load_state_key};
 use crate::plugins::{PluginError, PluginWatcher, Plugins};
@@ -29,6 +29,9 @@ pub enum GatewayError {
     /// A document could not be read.
     #[error(transparent)]
     Document(#[from] DocumentError),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A ready gateway.
@@ -37,6 +40,7 @@ pub struct Gateway {
     app: Arc<App>,
     config: Arc<Config>,
     plugins: Plugins,
+    tls: Option<Arc<TlsServer>>,
     _watcher: Option<Arc<PluginWatcher>>,
 }
 
@@ -74,6 +78,10 @@ impl Gateway {
             );
         }
         let documents = load_documents(&config.documents)?;
+        let tls = match &config.server.tls {
+            Some(files) => Some(Arc::new(TlsServer::start(files)?)),
+            None => None,
+        };
         let watcher = if config.plugins.watch {
             Some(Arc::new(
                 crate::plugins::watch(plugins.clone())
@@ -88,6 +96,7 @@ impl Gateway {
             app,
             config,
             plugins,
+            tls,
             _watcher: watcher,
         })
     }
@@ -97,13 +106,27 @@ impl Gateway {
         self.app.handle(req).await
     }
 
-    /// Serves on `listener` until `shutdown` completes.
+    /// Serves on `listener` (HTTPS when the config names a certificate)
+    /// until `shutdown` completes.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        serve(listener, self.app.clone(), &self.config.server, shutdown).await
+        serve(
+            listener,
+            self.app.clone(),
+            &self.config.server,
+            self.tls.as_deref(),
+            shutdown,
+        )
+        .await
+    }
+
+    /// Loads the TLS certificate and key again now (they are also reloaded
+    /// when the files change); `Ok` without TLS.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        self.tls.as_ref().map_or(Ok(()), |t| t.reload())
     }
 
     /// The plugins serving new requests (swapped when the folder changes).

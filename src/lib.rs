@@ -28,5 +28,6 @@ pub mod scaffold;
 pub mod secret;
 pub mod standin;
 pub mod store;
+pub mod watch;
 
 pub use gateway::Gateway;

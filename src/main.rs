@@ -374,6 +374,7 @@ async fn stand_in(
         client_id,
         client_secret: Secret::new(secret),
         redirect_uris,
+        canaries: false,
     };
     let (_stand_in, addr) = standin::spawn(config, listen)
         .await

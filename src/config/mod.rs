@@ -10,6 +10,7 @@
 mod plugins;
 mod problem;
 mod raw;
+mod server;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -62,6 +63,43 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// The most connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// The certificate and key to serve HTTPS with; plain HTTP when none.
+    pub tls: Option<TlsFiles>,
+    /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many flow requests one client, and everyone together, may make.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[server] tls_cert` and `tls_key`: PEM files, reloaded when they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[server.rate_limit]`: limits on the start and redirect routes, which are
+/// the ones that cost work (a state, a call to Notion, plugin calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Requests one client IP may make per minute, sustained (0: no limit).
+    pub per_ip_per_minute: u32,
+    /// Requests one client IP may make at once before the per-minute rate applies.
+    pub per_ip_burst: u32,
+    /// Requests all clients together may make per second (0: no limit).
+    pub global_per_second: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: 120,
+            per_ip_burst: 60,
+            global_per_second: 500,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -76,6 +114,9 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
+            tls: None,
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }

@@ -34,6 +34,19 @@ pub(crate) struct RawServer {
     pub(crate) request_timeout_ms: Option<u64>,
     pub(crate) max_header_bytes: Option<usize>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) tls_cert: Option<String>,
+    pub(crate) tls_key: Option<String>,
+    pub(crate) trusted_proxies: Option<Vec<String>>,
+    pub(crate) rate_limit: Option<RawRateLimit>,
+}
+
+/// `[server.rate_limit]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub(crate) per_ip_per_minute: Option<u32>,
+    pub(crate) per_ip_burst: Option<u32>,
+    pub(crate) global_per_second: Option<u32>,
 }
 
 /// `[notion]`

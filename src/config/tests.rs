@@ -110,7 +110,7 @@ consumer = "../evil"
 }
 
 #[test]
-fn http_is_allowed_only_for_loopback_hosts() {
+fn row06_row08_http_is_allowed_only_for_loopback_hosts() {
     for host in ["127.0.0.1:9", "localhost:9", "[::1]:9", "127.2.3.4"] {
         let src = MINIMAL.replace("https://gw.example.com", &format!("http://{host}"));
         assert!(Config::from_toml(&src, "gw.toml", &env).is_ok(), "{host}");
@@ -209,4 +209,101 @@ fn state_key_from_env_and_passthrough_mode() {
     let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
     assert_eq!(c.notion.state_mode, StateMode::Passthrough);
     assert!(matches!(c.notion.state_key, KeySource::Given(_)));
+}
+
+/// A self-signed certificate and its key as PEM files in `dir`, the key owner-only.
+fn cert_files(dir: &std::path::Path, stem: &str) -> (String, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let cert_path = dir.join(format!("{stem}.crt"));
+    let key_path = dir.join(format!("{stem}.key"));
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    )
+}
+
+fn with_server(lines: &str) -> String {
+    format!("[server]\n{lines}\n{MINIMAL}")
+}
+
+#[test]
+fn tls_needs_both_files_a_private_key_and_a_matching_pair() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = cert_files(dir.path(), "a");
+    let ok = Config::from_toml(
+        &with_server(&format!("tls_cert = {cert:?}\ntls_key = {key:?}")),
+        "gw.toml",
+        &env,
+    )
+    .expect("valid TLS files");
+    assert_eq!(
+        ok.server.tls.map(|t| t.cert.display().to_string()),
+        Some(cert.clone())
+    );
+
+    let p = problems(&with_server(&format!("tls_cert = {cert:?}")));
+    assert!(
+        p.iter()
+            .any(|p| p.key == "server.tls_cert" && p.message.contains("tls_key"))
+    );
+
+    let (_, other_key) = cert_files(dir.path(), "b");
+    let p = problems(&with_server(&format!(
+        "tls_cert = {cert:?}\ntls_key = {other_key:?}"
+    )));
+    assert!(
+        p.iter()
+            .any(|p| p.key == "server.tls_key" && p.message.contains("does not go with")),
+        "{p:?}"
+    );
+
+    let p = problems(&with_server(&format!(
+        "tls_cert = {key:?}\ntls_key = {key:?}"
+    )));
+    assert!(p.iter().any(|p| p.key == "server.tls_cert"), "{p:?}");
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let p = problems(&with_server(&format!(
+        "tls_cert = {cert:?}\ntls_key = {key:?}"
+    )));
+    assert!(
+        p.iter()
+            .any(|p| p.key == "server.tls_key" && p.message.contains("chmod")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn trusted_proxies_and_rate_limits_are_checked() {
+    let c = Config::from_toml(
+        &with_server(
+            "trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n[server.rate_limit]\nper_ip_per_minute = 30\nper_ip_burst = 5\nglobal_per_second = 0",
+        ),
+        "gw.toml",
+        &env,
+    )
+    .expect("valid");
+    assert_eq!(c.server.trusted_proxies.len(), 2);
+    assert_eq!(c.server.rate_limit.per_ip_burst, 5);
+    assert_eq!(c.server.rate_limit.global_per_second, 0);
+    let p = problems(&with_server(
+        "trusted_proxies = [\"proxy.local\"]\n[server.rate_limit]\nper_ip_burst = 0",
+    ));
+    assert!(p.iter().any(|p| p.key == "server.trusted_proxies"));
+    assert!(p.iter().any(|p| p.key == "server.rate_limit.per_ip_burst"));
+}
+
+#[test]
+fn row04_state_lifetime_is_at_most_ten_minutes() {
+    let p = problems(&format!("{MINIMAL}state_ttl_seconds = 3600\n"));
+    assert!(p.iter().any(|p| p.key == "notion.state_ttl_seconds"));
 }

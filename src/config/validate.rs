@@ -1,6 +1,5 @@
 //! Turns the raw TOML into a checked [`Config`], collecting every problem.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use super::problem::Locator;
 use super::raw::{RawConfig, RawLimits};
 use super::{
     Config, ConfigError, ConfigProblem, DocumentConfig, EnvLookup, KeySource, NotionConfig,
-    PluginLimits, Routes, ServerConfig, StateMode,
+    PluginLimits, Routes, StateMode,
 };
 use crate::secret::Secret;
 
@@ -295,53 +294,8 @@ pub(super) fn from_toml(
     };
 
     // [server]
-    let s = &raw.server;
-    let listen_text = s.listen.as_deref().unwrap_or("127.0.0.1:8000");
-    let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
-        c.error("server.listen", format!("{listen_text:?} is not an address; write it as IP:PORT, e.g. 127.0.0.1:8000 or 0.0.0.0:443"));
-        SocketAddr::from(([127, 0, 0, 1], 8000))
-    });
-    let d = ServerConfig::defaults(listen);
-    let base_path = s.base_path.clone().unwrap_or_default();
-    if !base_path.is_empty() {
-        c.route("server.base_path", Some(&base_path), "");
-    }
-    let base_path = base_path.trim_end_matches('/').to_string();
-    let max_header_bytes = s.max_header_bytes.unwrap_or(d.max_header_bytes);
-    if !(8192..=1024 * 1024).contains(&max_header_bytes) {
-        c.error(
-            "server.max_header_bytes",
-            format!("must be between 8192 and 1048576, got {max_header_bytes}"),
-        );
-    }
-    let max_connections = s.max_connections.unwrap_or(d.max_connections);
-    if max_connections == 0 {
-        c.error("server.max_connections", "must be at least 1");
-    }
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let server = ServerConfig {
-        listen,
-        base_path: base_path.clone(),
-        data_dir: s
-            .data_dir
-            .as_deref()
-            .map_or(d.data_dir.clone(), PathBuf::from),
-        landing_page: s.landing_page.unwrap_or(d.landing_page),
-        header_read_timeout: c.duration_ms(
-            "server.header_read_timeout_ms",
-            s.header_read_timeout_ms,
-            ms(d.header_read_timeout),
-            300_000,
-        ),
-        request_timeout: c.duration_ms(
-            "server.request_timeout_ms",
-            s.request_timeout_ms,
-            ms(d.request_timeout),
-            300_000,
-        ),
-        max_header_bytes,
-        max_connections,
-    };
+    let server = super::server::check(&mut c, &raw.server);
+    let base_path = server.base_path.clone();
 
     // [routes]
     let r = &raw.routes;
@@ -449,11 +403,11 @@ pub(super) fn from_toml(
         }
     };
     let ttl = n.state_ttl_seconds.unwrap_or(600);
-    if !(1..=3600).contains(&ttl) {
+    if !(1..=600).contains(&ttl) {
         c.error(
             "notion.state_ttl_seconds",
             format!(
-                "must be between 1 and 3600 seconds (Notion's codes are short-lived), got {ttl}"
+                "must be between 1 and 600 seconds (an authorization code should live at most 10 minutes, RFC 6749 §4.1.2), got {ttl}"
             ),
         );
     }

@@ -6,8 +6,19 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 /// styles inline only, images from this origin or https (workspace icons).
 pub(crate) const CSP: &str = "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Adds the security headers (replacing any the handler set) and the request id.
-pub(crate) fn secure(headers: &mut HeaderMap, request_id: &str, no_store: bool) {
+/// `Strict-Transport-Security`: one year, this host only (the operator's
+/// other subdomains are not ours to commit to https).
+const HSTS: &str = "max-age=31536000";
+
+/// Adds the security headers (replacing any the handler set) and the request
+/// id; `hsts` when browsers reach the gateway over https.
+pub(crate) fn secure(headers: &mut HeaderMap, request_id: &str, no_store: bool, hsts: bool) {
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -41,8 +52,7 @@ pub(crate) fn secure(headers: &mut HeaderMap, request_id: &str, no_store: bool) 
 pub(crate) fn view_may_set(name: &HeaderName, value: &HeaderValue) -> bool {
     let n = name.as_str();
     if n == header::LOCATION.as_str() {
-        let v = value.as_bytes();
-        return v.first() == Some(&b'/') && !matches!(v.get(1), Some(b'/' | b'\\'));
+        return value.to_str().is_ok_and(crate::oauth::is_local_path);
     }
     !(matches!(
         n,

@@ -4,12 +4,16 @@
 //! This is the only module that knows hyper; it maps the flow's outcomes to
 //! responses in one place ([`router`]).
 
+mod client_ip;
 mod documents;
 mod headers;
 mod landing;
+mod rate_limit;
 mod router;
 mod server;
+mod tls;
 
 pub use documents::{Document, DocumentError, load_documents};
 pub use router::{App, Body};
-pub use server::{Handler, serve};
+pub use server::{Handler, PeerAddr, serve};
+pub use tls::{TlsError, TlsServer, load_certified_key};

@@ -11,9 +11,12 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
+use super::client_ip::client_ip;
 use super::documents::Document;
 use super::headers::{secure, view_may_set};
 use super::landing;
+use super::rate_limit::{Limits, retry_after_secs};
+use super::server::PeerAddr;
 use crate::config::Config;
 use crate::oauth::{Flow, fallback_page};
 use crate::plugins::Page;
@@ -27,6 +30,10 @@ pub struct App {
     flow: Flow,
     documents: HashMap<String, Document>,
     landing: Option<Bytes>,
+    limits: Limits,
+    /// Whether browsers reach the gateway over https (served here or by a
+    /// TLS proxy in front), so `Strict-Transport-Security` applies.
+    hsts: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -49,7 +56,10 @@ impl App {
             .server
             .landing_page
             .then(|| Bytes::from(landing::render(&config)));
+        let hsts = config.server.tls.is_some() || config.notion.redirect_uri.starts_with("https:");
         Self {
+            limits: Limits::new(&config.server.rate_limit),
+            hsts,
             documents: documents
                 .into_iter()
                 .map(|d| (d.route.clone(), d))
@@ -81,7 +91,7 @@ impl App {
             );
             (page_response(page), true)
         });
-        secure(response.headers_mut(), &request_id, no_store);
+        secure(response.headers_mut(), &request_id, no_store, self.hsts);
         // The path only: query strings carry codes and states.
         tracing::info!(
             target: "access",
@@ -106,6 +116,23 @@ impl App {
             r.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return (r, true);
+        }
+        if path == routes.start || path == routes.redirect {
+            let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+            let client = client_ip(req.headers(), peer, &self.config.server.trusted_proxies);
+            if let Err(wait) = self.limits.check(client) {
+                tracing::debug!(request_id, client = ?client, "rate limited");
+                let mut r = page_response(fallback_page(
+                    429,
+                    "Too many requests",
+                    "Too many sign-in attempts came from your network. Please wait a moment and try again.",
+                ));
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(wait)),
+                );
+                return (r, true);
+            }
         }
         let cookies = || {
             req.headers()

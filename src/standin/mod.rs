@@ -33,20 +33,45 @@ pub struct StandInConfig {
     pub client_secret: Secret,
     /// The redirect URIs registered for the client (matched exactly).
     pub redirect_uris: Vec<String>,
+    /// Issue codes and tokens named `CANARY_CODE_…`, `CANARY_TOKEN_…` and
+    /// `CANARY_REFRESH_…`, so a test can prove none of them leaks.
+    pub canaries: bool,
 }
 
 /// Binds the stand-in on `addr` and serves it in the background until the
-/// returned handle's task is aborted or the process ends.
+/// process ends.
 pub async fn spawn(
     config: StandInConfig,
     addr: SocketAddr,
+) -> std::io::Result<(Arc<StandIn>, SocketAddr)> {
+    start(config, addr, None).await
+}
+
+/// Like [`spawn`], but serves HTTPS with the certificate and key in `tls`
+/// (for tests of how the gateway treats Notion's certificate).
+pub async fn spawn_tls(
+    config: StandInConfig,
+    addr: SocketAddr,
+    tls: &crate::config::TlsFiles,
+) -> std::io::Result<(Arc<StandIn>, SocketAddr)> {
+    let tls = crate::http::TlsServer::start(tls).map_err(std::io::Error::other)?;
+    start(config, addr, Some(tls)).await
+}
+
+async fn start(
+    config: StandInConfig,
+    addr: SocketAddr,
+    tls: Option<crate::http::TlsServer>,
 ) -> std::io::Result<(Arc<StandIn>, SocketAddr)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let stand_in = Arc::new(StandIn::new(config));
     let serving = stand_in.clone();
     tokio::spawn(async move {
-        if let Err(e) = serving.serve(listener, std::future::pending()).await {
+        if let Err(e) = serving
+            .serve_with(listener, tls.as_ref(), std::future::pending())
+            .await
+        {
             tracing::error!(error = %e, "the Notion stand-in stopped");
         }
     });

@@ -60,8 +60,8 @@ impl StandIn {
     /// A stand-in accepting the client in `config`.
     pub fn new(config: StandInConfig) -> Self {
         Self {
+            tokens: Mutex::new(Tokens::new(config.canaries)),
             config,
-            tokens: Mutex::new(Tokens::new()),
             faults: Mutex::new(VecDeque::new()),
             token_requests: AtomicUsize::new(0),
             recorded: Mutex::new(VecDeque::new()),
@@ -74,10 +74,20 @@ impl StandIn {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.serve_with(listener, None, shutdown).await
+    }
+
+    /// Serves until `shutdown` completes, over HTTPS when `tls` is given.
+    pub async fn serve_with(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<&crate::http::TlsServer>,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let addr = listener
             .local_addr()
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
-        serve(listener, self, &ServerConfig::defaults(addr), shutdown).await
+        serve(listener, self, &ServerConfig::defaults(addr), tls, shutdown).await
     }
 
     /// Queues a fault for the next token request that has none.

@@ -39,8 +39,30 @@ struct IssuedCode {
 /// Why a grant was refused: an OAuth error code and Notion's message.
 pub(crate) type GrantError = (&'static str, &'static str);
 
+/// How the stand-in names what it issues.
+struct Prefixes {
+    code: &'static str,
+    access: &'static str,
+    refresh: &'static str,
+}
+
+/// Notion-like names.
+const NOTION: Prefixes = Prefixes {
+    code: "stand-in-code-",
+    access: "ntn_",
+    refresh: "nrt_",
+};
+
+/// Names a leak test can search every output for.
+const CANARIES: Prefixes = Prefixes {
+    code: "CANARY_CODE_",
+    access: "CANARY_TOKEN_",
+    refresh: "CANARY_REFRESH_",
+};
+
 /// Codes and refresh tokens.
 pub(crate) struct Tokens {
+    prefixes: Prefixes,
     workspace_id: String,
     codes: HashMap<String, IssuedCode>,
     /// refresh token -> bot id
@@ -48,8 +70,10 @@ pub(crate) struct Tokens {
 }
 
 impl Tokens {
-    pub(crate) fn new() -> Self {
+    /// An empty store; `canaries` names codes and tokens `CANARY_…`.
+    pub(crate) fn new(canaries: bool) -> Self {
         Self {
+            prefixes: if canaries { CANARIES } else { NOTION },
             workspace_id: uuid(),
             codes: HashMap::new(),
             refresh: HashMap::new(),
@@ -61,7 +85,11 @@ impl Tokens {
         let now = Instant::now();
         self.codes
             .retain(|_, c| now.duration_since(c.issued) < CODE_TTL * 2);
-        let code = format!("stand-in-code-{}", hex::encode(rand::random::<[u8; 16]>()));
+        let code = format!(
+            "{}{}",
+            self.prefixes.code,
+            hex::encode(rand::random::<[u8; 16]>())
+        );
         self.codes.insert(
             code.clone(),
             IssuedCode {
@@ -109,10 +137,10 @@ impl Tokens {
     }
 
     fn grant(&mut self, bot_id: String) -> Value {
-        let refresh_token = random_token("nrt_");
+        let refresh_token = random_token(self.prefixes.refresh);
         self.refresh.insert(refresh_token.clone(), bot_id.clone());
         json!({
-            "access_token": random_token("ntn_"),
+            "access_token": random_token(self.prefixes.access),
             "token_type": "bearer",
             "refresh_token": refresh_token,
             "bot_id": bot_id,
@@ -142,7 +170,7 @@ mod tests {
 
     #[test]
     fn codes_are_single_use_and_bound_to_their_redirect_uri() {
-        let mut t = Tokens::new();
+        let mut t = Tokens::new(false);
         let code = t.issue_code("http://127.0.0.1/cb");
         assert!(t.redeem_code(&code, Some("http://127.0.0.1/cb")).is_ok());
         assert_eq!(
@@ -162,7 +190,7 @@ mod tests {
 
     #[test]
     fn refresh_tokens_rotate() {
-        let mut t = Tokens::new();
+        let mut t = Tokens::new(false);
         let code = t.issue_code("u");
         let first = t.redeem_code(&code, Some("u")).expect("granted");
         let old = first["refresh_token"]

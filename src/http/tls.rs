@@ -1,0 +1,220 @@
+//! HTTPS serving: the certificate chain and private key from PEM files,
+//! served with rustls (TLS 1.2 and 1.3 only), and reloaded when the files
+//! change so a renewed certificate is used without a restart.
+//!
+//! A reload that fails (a half-written file, a key that does not match the
+//! certificate) is refused with a log line and the certificate already loaded
+//! keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsFiles;
+use crate::watch::{FolderWatch, watch_folders};
+
+/// Why the certificate or key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file is unreadable or holds no PEM certificate.
+    #[error(
+        "cannot use the certificate file {path}: {reason}; give a PEM file with the certificate chain, leaf first"
+    )]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The key file is unreadable or holds no PEM private key.
+    #[error(
+        "cannot use the private key file {path}: {reason}; give a PEM file with one PKCS#8, PKCS#1 or SEC1 private key"
+    )]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The key is of a kind rustls cannot sign with, or does not belong to the certificate.
+    #[error("the private key {key} does not go with the certificate {cert}: {reason}")]
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What rustls said.
+        reason: String,
+    },
+    /// The folders holding the files cannot be watched for renewals.
+    #[error("cannot watch {path} for renewed certificates: {reason}")]
+    Watch {
+        /// The folder.
+        path: PathBuf,
+        /// What the watcher said.
+        reason: String,
+    },
+}
+
+impl TlsError {
+    /// The config key a problem with this error is reported under.
+    pub(crate) fn config_key(&self) -> &'static str {
+        match self {
+            TlsError::Certificate { .. } | TlsError::Watch { .. } => "server.tls_cert",
+            TlsError::Key { .. } | TlsError::Mismatch { .. } => "server.tls_key",
+        }
+    }
+}
+
+/// The crypto rustls uses here (one provider for the whole gateway).
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads and checks the certificate chain and key named by `files`.
+pub fn load_certified_key(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
+    let cert_error = |reason: String| TlsError::Certificate {
+        path: files.cert.clone(),
+        reason,
+    };
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| cert_error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_error(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_error("it holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::Key {
+        path: files.key.clone(),
+        reason: e.to_string(),
+    })?;
+    CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Mismatch {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Hands every handshake the certificate loaded last.
+#[derive(Debug)]
+struct CurrentCertificate(ArcSwap<CertifiedKey>);
+
+impl ResolvesServerCert for CurrentCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.load_full())
+    }
+}
+
+/// The HTTPS side of the server: an acceptor whose certificate follows the files.
+pub struct TlsServer {
+    acceptor: TlsAcceptor,
+    current: Arc<CurrentCertificate>,
+    files: TlsFiles,
+    _watch: Option<FolderWatch>,
+}
+
+impl std::fmt::Debug for TlsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsServer")
+            .field("cert", &self.files.cert)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsServer {
+    /// Loads the files and, inside a tokio runtime, watches them for renewals.
+    pub fn start(files: &TlsFiles) -> Result<Self, TlsError> {
+        let current = Arc::new(CurrentCertificate(ArcSwap::from_pointee(
+            load_certified_key(files)?,
+        )));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| TlsError::Mismatch {
+                cert: files.cert.clone(),
+                key: files.key.clone(),
+                reason: e.to_string(),
+            })?
+            .with_no_client_auth()
+            .with_cert_resolver(current.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut server = Self {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            current,
+            files: files.clone(),
+            _watch: None,
+        };
+        server._watch = Some(server.watch()?);
+        Ok(server)
+    }
+
+    /// The acceptor that runs handshakes with the current certificate.
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+
+    /// Loads the files again; on failure the current certificate stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        reload(&self.current, &self.files)
+    }
+
+    fn watch(&self) -> Result<FolderWatch, TlsError> {
+        let folders: Vec<PathBuf> = [&self.files.cert, &self.files.key]
+            .iter()
+            .map(|p| folder_of(p))
+            .collect();
+        let names: Vec<PathBuf> = [&self.files.cert, &self.files.key]
+            .iter()
+            .filter_map(|p| p.file_name().map(PathBuf::from))
+            .collect();
+        let current = self.current.clone();
+        let files = self.files.clone();
+        // Any change in the folders counts when it touches one of the two
+        // files, or a name that a symlink swap (`..data` in Kubernetes
+        // secrets) would use.
+        watch_folders(
+            &folders,
+            move |path| {
+                path.file_name().is_some_and(|n| {
+                    names.iter().any(|m| m == n) || n.to_string_lossy().starts_with("..")
+                })
+            },
+            move |_changed| {
+                let result = reload(&current, &files);
+                async move {
+                    match result {
+                        Ok(()) => {
+                            tracing::info!("TLS certificate reloaded; new connections use it")
+                        }
+                        Err(e) => tracing::error!(
+                            "renewed TLS certificate refused, the previous one keeps serving: {e}"
+                        ),
+                    }
+                }
+            },
+        )
+        .map_err(|e| TlsError::Watch {
+            path: folder_of(&self.files.cert),
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn reload(current: &CurrentCertificate, files: &TlsFiles) -> Result<(), TlsError> {
+    let key = load_certified_key(files)?;
+    current.0.store(Arc::new(key));
+    Ok(())
+}
+
+/// The folder a file lives in (`.` for a bare file name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
