@@ -8,6 +8,8 @@
 #                `notion-oauth-gateway plugin new`)
 #   make bench   drive the redirect path under load and print figures
 #   make lint    cargo fmt --check and clippy -D warnings
+#   make fuzz-build   build the cargo-fuzz targets under fuzz/ (CI does; installs cargo-fuzz)
+#   make fuzz         run each fuzz target for FUZZ_SECONDS (default 60) and print the run counts
 
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
@@ -15,7 +17,7 @@ WASM_TARGET := wasm32-wasip2
 WASM_TARGET_DIR := $(CURDIR)/target/wasm
 BIN := target/release/notion-oauth-gateway
 
-.PHONY: all build run test bench lint setup plugins test-plugins clean
+.PHONY: all build run test bench lint setup plugins test-plugins clean deps-browser fuzz-setup fuzz-build fuzz
 
 all: build
 
@@ -55,9 +57,19 @@ build: plugins
 run: build
 	$(BIN) dev
 
+# The browser test drives Debian's Chromium through ChromeDriver; as root
+# (CI, containers) they are installed here, otherwise this says what to install.
+deps-browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		else \
+			echo "the browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; exit 1; \
+		fi; }
+
 # The integration tests run against release builds: wasmtime's compiler is
 # far slower unoptimised, and `make build` shares the same artifacts.
-test: plugins test-plugins
+test: plugins test-plugins deps-browser
 	$(CARGO) test --release --lib --bins --tests
 	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test -p view-kit -p webhook-consumer --lib
 
@@ -72,6 +84,28 @@ lint: setup
 	cd tests/plugins && $(CARGO) fmt --check
 	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings
 	cd tests/plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings
+
+# cargo-fuzz wants nightly for its instrumentation flags; RUSTC_BOOTSTRAP lets
+# the one stable toolchain here accept them. The gateway forbids unsafe code,
+# so the fuzzers look for panics and broken invariants, not memory errors:
+# no sanitizer, and one build shared by `fuzz-build` and `fuzz`.
+FUZZ_TARGETS := callback_query state_decoder token_response config_loader
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?= --dev --sanitizer none
+FUZZ := cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+
+fuzz-setup:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked --quiet
+
+fuzz-build: fuzz-setup
+	$(FUZZ) build $(FUZZ_FLAGS)
+
+fuzz: fuzz-setup
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		($(FUZZ) run $(FUZZ_FLAGS) $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1) \
+			| grep -E "stat::number_of_executed_units|Done|ERROR|crash-" | sed "s/^/$$t: /" || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -71,7 +71,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_never_shows_the_value() {
+    fn row09_secret_debug_never_shows_the_value() {
         let s = Secret::new("CANARY_SECRET_1");
         assert_eq!(format!("{s:?}"), "[redacted]");
         assert_eq!(format!("{:?}", Some(&s)), "Some([redacted])");

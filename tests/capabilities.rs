@@ -76,12 +76,12 @@ async fn webhook_consumer_posts_the_signed_authorization_to_an_allowed_host() {
     assert!(
         json["access_token"]
             .as_str()
-            .is_some_and(|t| t.starts_with("ntn_"))
+            .is_some_and(|t| t.starts_with("CANARY_TOKEN_"))
     );
     assert!(
         json["refresh_token"]
             .as_str()
-            .is_some_and(|t| t.starts_with("nrt_"))
+            .is_some_and(|t| t.starts_with("CANARY_REFRESH_"))
     );
     assert_eq!(json["workspace_name"], "Stand-in Workspace");
     assert_eq!(json["owner"]["type"], "user");

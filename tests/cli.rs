@@ -3,12 +3,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::process::{Running, dev_demo, wait_for_line};
 use support::{Browser, repo};
 
 const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
@@ -44,32 +43,6 @@ fn project(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     )
     .expect("write config");
     (dir, config)
-}
-
-/// Kills a child process when dropped, so a failing test leaves nothing behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Reads a child's stdout lines until one contains `marker`, within 30 s.
-fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep reading after the marker, as a terminal would.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains(marker) {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("no line with {marker:?} within 30 s"))
 }
 
 #[test]
@@ -282,29 +255,7 @@ mod raw_http {
 #[tokio::test]
 async fn dev_demo_runs_the_whole_flow_against_the_stand_in_on_another_origin() {
     let data = tempfile::tempdir().expect("tempdir");
-    let child = Command::new(BIN)
-        .args([
-            "dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--stand-in-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn dev");
-    let mut running = Running(child);
-    let line = wait_for_line(&mut running.0, "Open http://");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("url")
-        .trim_end_matches('/')
-        .to_string();
+    let (_running, url) = dev_demo(BIN, data.path());
 
     let browser = Browser::new(&url);
     let landing = browser

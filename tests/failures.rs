@@ -63,7 +63,7 @@ async fn notion_500_gives_502() {
 }
 
 #[tokio::test]
-async fn notion_timeout_gives_504_within_the_configured_timeout() {
+async fn row19_notion_timeout_gives_504_within_the_configured_timeout() {
     let mut o = Options::default();
     o.notion.push("timeout_ms = 400".into());
     let h = Harness::start(o).await;
@@ -81,7 +81,7 @@ async fn notion_timeout_gives_504_within_the_configured_timeout() {
 }
 
 #[tokio::test]
-async fn malformed_token_responses_give_502_and_never_echo_the_body() {
+async fn row09_malformed_token_responses_give_502_and_never_echo_the_body() {
     let h = Harness::start(Options::default()).await;
     for body in [
         "{\"access_token\": \"ntn_CANARY_TOKEN_1\", \"bot_id\": ",
@@ -99,7 +99,7 @@ async fn malformed_token_responses_give_502_and_never_echo_the_body() {
 }
 
 #[tokio::test]
-async fn a_redirect_from_notion_is_not_followed() {
+async fn row08_a_redirect_from_notion_is_not_followed() {
     let h = Harness::start(Options::default()).await;
     h.stand_in.push_fault(Fault::Respond {
         status: 307,

@@ -39,14 +39,14 @@ async fn happy_path_connects_and_shows_the_view_page() {
     let html = page.text().await.expect("body");
     assert!(html.contains("Connected to Stand-in Workspace"), "{html}");
     assert!(
-        !html.contains("ntn_") && !html.contains("nrt_"),
+        !html.contains("CANARY_TOKEN_") && !html.contains("CANARY_REFRESH_"),
         "no token reaches the browser"
     );
     assert_eq!(h.stand_in.token_requests(), 1);
 }
 
 #[tokio::test]
-async fn token_request_is_json_with_basic_auth_version_and_the_identical_redirect_uri() {
+async fn row06_row07_token_request_has_basic_auth_and_the_byte_identical_redirect_uri() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
     let authorize = browser.start("").await;
@@ -104,7 +104,7 @@ async fn app_data_and_every_authorization_field_reach_the_plugins() {
         assert!(html.contains(expected), "{expected} missing from {html}");
     }
     assert!(
-        !html.contains("ntn_") && !html.contains("nrt_"),
+        !html.contains("CANARY_TOKEN_") && !html.contains("CANARY_REFRESH_"),
         "views never get the secrets"
     );
 }
@@ -139,7 +139,7 @@ async fn two_parallel_logins_in_one_browser_both_succeed() {
 }
 
 #[tokio::test]
-async fn missing_state_is_rejected_without_calling_notion() {
+async fn row01_missing_state_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
     let back = browser.approved("").await;
@@ -156,7 +156,7 @@ async fn missing_state_is_rejected_without_calling_notion() {
 }
 
 #[tokio::test]
-async fn forged_state_is_rejected_without_calling_notion() {
+async fn row01_forged_state_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
     let back = browser.approved("?data=me").await;
@@ -176,7 +176,7 @@ async fn forged_state_is_rejected_without_calling_notion() {
 }
 
 #[tokio::test]
-async fn expired_state_is_rejected_without_calling_notion() {
+async fn row01_row04_expired_state_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
     let back = browser.approved("").await;
@@ -188,7 +188,7 @@ async fn expired_state_is_rejected_without_calling_notion() {
 }
 
 #[tokio::test]
-async fn replayed_state_is_rejected_without_calling_notion_again() {
+async fn row03_row04_replayed_state_is_rejected_without_calling_notion_again() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
     let back = browser.approved("").await;
@@ -200,7 +200,7 @@ async fn replayed_state_is_rejected_without_calling_notion_again() {
 }
 
 #[tokio::test]
-async fn concurrent_replays_exchange_the_code_once() {
+async fn row03_row04_concurrent_replays_exchange_the_code_once() {
     let h = Harness::start(Options::default()).await;
     let browser = h.browser();
     let back = browser.approved("").await;
@@ -212,7 +212,7 @@ async fn concurrent_replays_exchange_the_code_once() {
 }
 
 #[tokio::test]
-async fn state_from_another_browser_is_rejected_without_calling_notion() {
+async fn row01_state_from_another_browser_is_rejected_without_calling_notion() {
     let h = Harness::start(Options::default()).await;
     let victim = h.browser();
     let attacker = h.browser();
@@ -231,7 +231,7 @@ async fn state_from_another_browser_is_rejected_without_calling_notion() {
 }
 
 #[tokio::test]
-async fn start_sets_a_lax_httponly_binding_cookie() {
+async fn row02_start_sets_a_lax_httponly_binding_cookie() {
     let h = Harness::start(Options::default()).await;
     let r = Browser::new(&h.gateway_url)
         .get(&h.url("/auth/notion/start"))

@@ -73,7 +73,7 @@ async fn health_unknown_routes_and_methods() {
 }
 
 #[tokio::test]
-async fn every_response_carries_the_security_headers_and_a_request_id() {
+async fn row16_row20_every_response_carries_anti_framing_and_security_headers_and_no_cors() {
     let h = Harness::start(with_documents("headers")).await;
     let b = h.browser();
     let back = b.approved("").await;
@@ -148,7 +148,7 @@ async fn base_path_prefixes_every_route_and_the_landing_page_links_the_start() {
 }
 
 #[tokio::test]
-async fn oversized_headers_and_queries_are_refused_and_the_gateway_stays_up() {
+async fn row18_oversized_headers_and_queries_are_refused_and_the_gateway_stays_up() {
     let h = Harness::start(Options::default()).await;
     let b = Browser::new(&h.gateway_url);
     let big = "a".repeat(64 * 1024);

@@ -55,7 +55,7 @@ async fn python_consumer_stores_connections_and_python_view_counts_them() {
     let record = stored.get(&keys[0]).await.expect("get").expect("a record");
     let text = String::from_utf8(record).expect("json");
     assert!(
-        !text.contains("ntn_"),
+        !text.contains("CANARY_TOKEN_"),
         "no token is stored by the example: {text}"
     );
 }

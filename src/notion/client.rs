@@ -189,7 +189,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn basic_credentials_urlencode_before_base64() {
+    fn row07_basic_credentials_urlencode_before_base64() {
         let b = basic_credentials("id", &Secret::new("se:c%ret"));
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(b.expose())

@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_never_echo_the_body() {
+    fn row09_errors_never_echo_the_body() {
         let cases = [
             r#"{"access_token": "ntn_CANARY", "bot_id": 7}"#,
             r#"{"access_token": "ntn_CANARY""#,

@@ -76,7 +76,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_cookie_has_exact_attributes() {
+    fn row02_set_cookie_has_exact_attributes() {
         let secure = BindingCookie::new(true, 600).set_cookie("AAAAAAAAAAAAAAAAAAAAAA");
         assert_eq!(
             secure,

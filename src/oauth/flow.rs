@@ -8,12 +8,13 @@ use super::error::FlowError;
 use super::fallback;
 use super::params::{CallbackParams, MAX_PASSTHROUGH_STATE};
 use super::replay::{Claim, ReplayGuard};
+use super::return_to::is_local_path;
 use super::state::{MAX_APP_DATA, StateCodec};
 use crate::clock::SharedClock;
 use crate::config::{Config, StateMode};
 use crate::notion::NotionClient;
 use crate::plugins::contract::{DeliveryReason, ErrorInfo, RedirectError, StateInfo};
-use crate::plugins::{Page, Plugins, authorization_of, token_info_of};
+use crate::plugins::{Page, PluginError, Plugins, authorization_of, token_info_of};
 use crate::secret::SecretBytes;
 
 /// The start route's answer: where to send the browser, and the binding cookie to set.
@@ -190,24 +191,12 @@ impl Flow {
                 .consume_redirect_error(request_id, &error, &state)
                 .await
                 .map_err(|e| fail(FlowError::Consumer(e)))?;
-            return Ok(
-                match self
-                    .plugins
-                    .view()
-                    .denied_page(request_id, &error, &state)
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(e) => {
-                        tracing::error!(request_id, "view failed on the access-denied page: {e}");
-                        fallback::page(
-                            403,
-                            "Notion was not connected",
-                            "The connection was cancelled or refused. You can start again at any time.",
-                        )
-                    }
-                },
-            );
+            let page = self
+                .plugins
+                .view()
+                .denied_page(request_id, &error, &state)
+                .await;
+            return Ok(vetted(page, request_id, "access-denied", denied_fallback));
         }
 
         let code = params
@@ -232,24 +221,12 @@ impl Flow {
         tracing::info!(request_id, bot_id = %token.bot_id, "consumer accepted the token");
 
         let authorization = authorization_of(&token);
-        Ok(
-            match self
-                .plugins
-                .view()
-                .auth_page(request_id, &authorization, &state)
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::error!(request_id, "view failed on the success page: {e}");
-                    fallback::page(
-                        200,
-                        "Notion connected",
-                        "Your Notion workspace is connected. You can close this window.",
-                    )
-                }
-            },
-        )
+        let page = self
+            .plugins
+            .view()
+            .auth_page(request_id, &authorization, &state)
+            .await;
+        Ok(vetted(page, request_id, "success", success_fallback))
     }
 
     /// Checks the state (signed mode) and claims it; returns the state info
@@ -308,17 +285,64 @@ impl Flow {
             status: error.status(),
             message: error.public_message().to_string(),
         };
-        match self
+        let page = self
             .plugins
             .view()
             .error_page(request_id, &info, state)
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::error!(request_id, "view failed on the error page: {e}");
-                fallback::page(info.status, "Something went wrong", &info.message)
+            .await;
+        vetted(page, request_id, "error", || {
+            fallback::page(info.status, "Something went wrong", &info.message)
+        })
+    }
+}
+
+/// The gateway's own success page, when the view cannot give one.
+fn success_fallback() -> Page {
+    fallback::page(
+        200,
+        "Notion connected",
+        "Your Notion workspace is connected. You can close this window.",
+    )
+}
+
+/// The gateway's own access-denied page, when the view cannot give one.
+fn denied_fallback() -> Page {
+    fallback::page(
+        403,
+        "Notion was not connected",
+        "The connection was cancelled or refused. You can start again at any time.",
+    )
+}
+
+/// The view's page, or `fallback` when the view failed or asked to redirect
+/// the browser anywhere but a path on this site (no open redirects).
+fn vetted(
+    page: Result<Page, PluginError>,
+    request_id: &str,
+    which: &str,
+    fallback: impl FnOnce() -> Page,
+) -> Page {
+    match page {
+        Ok(page) if (300..400).contains(&page.status) => {
+            let target = page
+                .headers
+                .iter()
+                .find(|(name, _)| name == http::header::LOCATION)
+                .and_then(|(_, value)| value.to_str().ok());
+            if target.is_some_and(is_local_path) {
+                page
+            } else {
+                tracing::warn!(
+                    request_id,
+                    "the view's {which} page redirects off this site (or nowhere); the gateway's own page is shown instead"
+                );
+                fallback()
             }
+        }
+        Ok(page) => page,
+        Err(e) => {
+            tracing::error!(request_id, "view failed on the {which} page: {e}");
+            fallback()
         }
     }
 }

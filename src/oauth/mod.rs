@@ -12,6 +12,7 @@ mod flow;
 mod key;
 mod params;
 mod replay;
+mod return_to;
 mod state;
 
 pub use binding::BindingCookie;
@@ -21,4 +22,5 @@ pub use flow::{Flow, Redirect};
 pub use key::{KeyError, load_state_key};
 pub use params::CallbackParams;
 pub use replay::ReplayGuard;
+pub use return_to::is_local_path;
 pub use state::{StateCodec, VerifiedState};

@@ -230,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn every_flipped_bit_is_refused() {
+    fn row01_every_flipped_bit_is_refused() {
         let c = codec();
         let s = c.issue("b", Some("data"), 100);
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod certs;
+pub mod process;
 pub mod receiver;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::clock::ShiftedClock;
-use notion_oauth_gateway::config::Config;
+use notion_oauth_gateway::config::{Config, TlsFiles};
 use notion_oauth_gateway::secret::Secret;
 use notion_oauth_gateway::standin::{self, StandIn, StandInConfig};
 use tokio::net::TcpListener;
@@ -61,6 +63,10 @@ pub struct Options {
     /// between runs under target/), so a Python or JavaScript component is
     /// compiled once, not once per test.
     pub shared_cache: bool,
+    /// Serve the gateway over HTTPS with these files (at `https://localhost:PORT`).
+    pub gateway_tls: Option<TlsFiles>,
+    /// Serve the stand-in over HTTPS with these files (at `https://localhost:PORT`).
+    pub stand_in_tls: Option<TlsFiles>,
 }
 
 impl Default for Options {
@@ -78,6 +84,8 @@ impl Default for Options {
             server: Vec::new(),
             watch: false,
             shared_cache: true,
+            gateway_tls: None,
+            stand_in_tls: None,
         }
     }
 }
@@ -144,22 +152,32 @@ pub fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
 
 /// The config text for a harness.
 pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> String {
+    let scheme = |tls: &Option<TlsFiles>| if tls.is_some() { "https" } else { "http" };
+    let (gw_scheme, si_scheme) = (scheme(&o.gateway_tls), scheme(&o.stand_in_tls));
+    let tls_lines = o.gateway_tls.as_ref().map_or(String::new(), |t| {
+        format!(
+            "tls_cert = {:?}\ntls_key = {:?}\n",
+            t.cert.display().to_string(),
+            t.key.display().to_string()
+        )
+    });
     let mut names = vec![o.consumer.as_str(), o.view.as_str()];
     names.dedup();
     let plugins = plugins_dir_with(dir, &names);
     format!(
-        "[server]\nlisten = \"{gateway}\"\ndata_dir = {data:?}\nbase_path = \"{base}\"\n{server}\n\n\
+        "[server]\nlisten = \"{listen}\"\ndata_dir = {data:?}\nbase_path = \"{base}\"\n{tls_lines}{server}\n\n\
          [notion]\nclient_id = \"test-client\"\nclient_secret_env = \"TEST_SECRET\"\n\
-         redirect_uri = \"http://{gateway}{base}/auth/notion/redirect\"\n\
-         api_base_url = \"{api}\"\nauthorize_url = \"http://{stand_in}/v1/oauth/authorize\"\n{notion}\n\n\
+         redirect_uri = \"{gw_scheme}://{gateway}{base}/auth/notion/redirect\"\n\
+         api_base_url = \"{api}\"\nauthorize_url = \"{si_scheme}://{stand_in}/v1/oauth/authorize\"\n{notion}\n\n\
          [plugins]\ndir = {plugins:?}\nconsumer = \"{consumer}\"\nview = \"{view}\"\nwatch = {watch}\n{cache}{plugin_lines}\n\n{tail}\n",
+        listen = gateway.replace("localhost", "127.0.0.1"),
         data = dir.join("data").display().to_string(),
         base = o.base_path,
         server = o.server.join("\n"),
         api = o
             .api_base_url
             .clone()
-            .unwrap_or_else(|| format!("http://{stand_in}")),
+            .unwrap_or_else(|| format!("{si_scheme}://{stand_in}")),
         notion = o.notion.join("\n"),
         plugins = plugins.display().to_string(),
         consumer = o.consumer,
@@ -190,23 +208,34 @@ impl Harness {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
-        let gateway = listener.local_addr().expect("addr").to_string();
-        let redirect_uri = format!("http://{gateway}{}/auth/notion/redirect", o.base_path);
-        let (stand_in, stand_in_addr) = standin::spawn(
-            StandInConfig {
-                client_id: "test-client".into(),
-                client_secret: Secret::new(
-                    o.stand_in_secret
-                        .clone()
-                        .unwrap_or_else(|| o.client_secret.clone()),
-                ),
-                redirect_uris: vec![redirect_uri.clone()],
-            },
-            "127.0.0.1:0".parse().expect("addr"),
-        )
-        .await
+        let gateway_addr = listener.local_addr().expect("addr");
+        let host = |tls: &Option<TlsFiles>, addr: std::net::SocketAddr| match tls {
+            Some(_) => format!("localhost:{}", addr.port()),
+            None => addr.to_string(),
+        };
+        let scheme = |tls: &Option<TlsFiles>| if tls.is_some() { "https" } else { "http" };
+        let gateway = host(&o.gateway_tls, gateway_addr);
+        let gateway_url = format!("{}://{gateway}", scheme(&o.gateway_tls));
+        let redirect_uri = format!("{gateway_url}{}/auth/notion/redirect", o.base_path);
+        let stand_in_config = StandInConfig {
+            client_id: "test-client".into(),
+            client_secret: Secret::new(
+                o.stand_in_secret
+                    .clone()
+                    .unwrap_or_else(|| o.client_secret.clone()),
+            ),
+            redirect_uris: vec![redirect_uri.clone()],
+            canaries: true,
+        };
+        let any_addr = "127.0.0.1:0".parse().expect("addr");
+        let (stand_in, stand_in_addr) = match &o.stand_in_tls {
+            None => standin::spawn(stand_in_config, any_addr).await,
+            Some(files) => standin::spawn_tls(stand_in_config, any_addr, files).await,
+        }
         .expect("stand-in");
-        let text = config_text(&o, dir.path(), &gateway, &stand_in_addr.to_string());
+        let stand_in_host = host(&o.stand_in_tls, stand_in_addr);
+        let stand_in_url = format!("{}://{stand_in_host}", scheme(&o.stand_in_tls));
+        let text = config_text(&o, dir.path(), &gateway, &stand_in_host);
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, &text).expect("write config");
         let secret = o.client_secret.clone();
@@ -226,8 +255,8 @@ impl Harness {
         });
         Ok(Harness {
             stand_in,
-            gateway_url: format!("http://{gateway}"),
-            stand_in_url: format!("http://{stand_in_addr}"),
+            gateway_url,
+            stand_in_url,
             redirect_uri,
             clock,
             dir,
@@ -253,7 +282,10 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(gateway_url: &str) -> Self {
+        // Certificates are checked by the gateway, not by this test browser:
+        // the TLS tests give the stand-in certificates the gateway must refuse.
         let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))

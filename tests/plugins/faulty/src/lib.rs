@@ -3,7 +3,8 @@
 //!
 //! Settings (`[plugins.settings.faulty]`):
 //! - `consumer`: `ok` (default) | `error` | `trap` | `loop` | `oom`
-//! - `view`: `ok` (default) | `trap` | `loop` | `bad-status` | `hostile-headers`
+//! - `view`: `ok` (default) | `trap` | `loop` | `bad-status` | `hostile-headers` |
+//!   `redirect-to-data` (success answers 303 to the app data, as a careless app would)
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin", generate_all });
 
@@ -109,6 +110,17 @@ impl Consumer for Faulty {
 
 impl View for Faulty {
     fn make_auth_response(authorization: Authorization, state: StateInfo) -> HttpResponse {
+        if mode("view") == "redirect-to-data" {
+            // What a careless app does with a `return_to` it put in the data.
+            return HttpResponse {
+                status: 303,
+                headers: vec![(
+                    "location".into(),
+                    state.app_data.clone().unwrap_or_default(),
+                )],
+                body: Vec::new(),
+            };
+        }
         view(
             200,
             format!(

@@ -1,0 +1,63 @@
+//! Child processes in tests: killed when dropped, and read line by line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Kills a child process when dropped, so a failing test leaves nothing behind.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads a child's stdout lines until one contains `marker`, within 30 s.
+pub fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep reading after the marker, as a terminal would.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(marker) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no line with {marker:?} within 30 s"))
+}
+
+/// Starts `notion-oauth-gateway dev` (binary `bin`) with its data in `data`;
+/// the running demo and its landing page URL.
+pub fn dev_demo(bin: &str, data: &Path) -> (Running, String) {
+    let mut child = Running(
+        Command::new(bin)
+            .args([
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--stand-in-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data)
+            .current_dir(super::repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dev"),
+    );
+    let line = wait_for_line(&mut child.0, "Open http://");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("url")
+        .trim_end_matches('/')
+        .to_string();
+    (child, url)
+}
