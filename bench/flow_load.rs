@@ -119,6 +119,19 @@ async fn one_flow(c: &reqwest::Client, a: &Args) -> Result<(Duration, Duration)>
     .await?;
     let t1 = Instant::now();
     let r = c.get(&back).send().await?;
+    // The callback answers 303 to a clean URL where its page is fetched once.
+    let r = match r.status().as_u16() {
+        303 => {
+            let location = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .context("303 without a location")?
+                .to_string();
+            c.get(format!("{}{location}", a.gateway)).send().await?
+        }
+        _ => r,
+    };
     if r.status() != 200 {
         bail!("callback answered {}", r.status());
     }

@@ -148,6 +148,11 @@ async fn row02_the_binding_cookie_survives_the_cross_site_return_in_chromium() {
     click_then(&c, Locator::Css("#allow"), Locator::Css("h1")).await;
     let done = c.current_url().await.expect("url");
     assert_eq!(done.host_str(), Some("127.0.0.1"));
+    assert_eq!(
+        done.query(),
+        None,
+        "the code and state left the address bar: {done}"
+    );
     let page = text(&c).await;
     assert!(
         page.contains("Connected to Stand-in Workspace"),

@@ -394,3 +394,50 @@ async fn spoofed_burst(b: &Browser, h: &Harness) -> Vec<u16> {
     }
     statuses
 }
+
+#[tokio::test]
+async fn row09_the_callback_answers_303_to_a_clean_url_whose_page_is_fetched_once() {
+    let h = Harness::start(Options::default()).await;
+    let b = h.browser();
+    let back = b.approved("").await;
+    let r = b.get_once(&back).await;
+    assert_eq!(r.status(), 303);
+    let clean = support::location(&r);
+    let id = clean
+        .strip_prefix("/auth/notion/redirect/")
+        .expect("the clean URL is under the redirect route");
+    assert!(
+        id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{clean}"
+    );
+    assert!(
+        !clean.contains(['?', '#']),
+        "no query, no fragment: {clean}"
+    );
+    let page = b.get_once(&h.url(&clean)).await;
+    assert_eq!(page.status(), 200);
+    assert_callback_hygiene(&page, "clean URL");
+    assert!(page.text().await.expect("body").contains("Connected to"));
+    // Shown once: a reload (or anyone else) gets a neutral page.
+    let again = b.get_once(&h.url(&clean)).await;
+    assert_eq!(again.status(), 410);
+    assert!(!again.text().await.expect("body").contains("Connected to"));
+    // A callback refused at the state check is answered in place: nothing
+    // is stored for a request that is not part of a real flow.
+    let forged = b.get_once(&with_param(&back, "state", "forged")).await;
+    assert_eq!(forged.status(), 400);
+    assert_eq!(h.stand_in.token_requests(), 1);
+
+    let h = Harness::start(Options {
+        server: vec!["clean_callback_url = false".into()],
+        ..Options::default()
+    })
+    .await;
+    let b = h.browser();
+    let back = b.approved("").await;
+    assert_eq!(
+        b.get_once(&back).await.status(),
+        200,
+        "off: answered in place"
+    );
+}

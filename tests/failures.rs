@@ -169,10 +169,10 @@ async fn endless_loop_is_stopped_by_its_deadline_while_others_are_served() {
     let browser = h.browser();
     let back = browser.approved("").await;
     let looping = tokio::spawn({
-        let client = browser.client.clone();
+        let browser = browser.clone();
         async move {
             let started = Instant::now();
-            let r = client.get(&back).send().await.expect("callback");
+            let r = browser.get(&back).await;
             (r.status().as_u16(), started.elapsed())
         }
     });

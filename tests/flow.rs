@@ -60,7 +60,7 @@ async fn row06_row07_token_request_has_basic_auth_and_the_byte_identical_redirec
         .send()
         .await
         .expect("callback");
-    assert_eq!(page.status(), 200);
+    assert_eq!(page.status(), 303, "the page is fetched at a clean URL");
     let recorded = h.stand_in.recorded_requests();
     assert_eq!(recorded.len(), 1);
     let r = &recorded[0];

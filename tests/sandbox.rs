@@ -68,10 +68,10 @@ async fn endless_loop_is_stopped_while_others_are_served(plugin: &str) {
     let browser = h.browser();
     let back = browser.approved("").await;
     let looping = tokio::spawn({
-        let client = browser.client.clone();
+        let browser = browser.clone();
         async move {
             let started = Instant::now();
-            let r = client.get(&back).send().await.expect("callback");
+            let r = browser.get(&back).await;
             (r.status().as_u16(), started.elapsed())
         }
     });

@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How many flow requests one client, and everyone together, may make.
     pub rate_limit: RateLimitConfig,
+    /// Whether the callback answers `303` to a clean URL where its page is
+    /// fetched once, so the code and state leave the address bar.
+    pub clean_callback_url: bool,
 }
 
 /// `[server] tls_cert` and `tls_key`: PEM files, reloaded when they change.
@@ -117,6 +120,7 @@ impl ServerConfig {
             tls: None,
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            clean_callback_url: true,
         }
     }
 }
@@ -259,7 +263,7 @@ pub struct PluginGrants {
 }
 
 /// `[plugins]`
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PluginsConfig {
     /// The folder holding `<name>.wasm` components.
     pub dir: PathBuf,
@@ -285,6 +289,32 @@ pub struct PluginsConfig {
     pub max_concurrent: u32,
     /// Each plugin's settings, as strings (non-string TOML values as JSON).
     pub settings: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Settings often hold secrets (a signing key read from the environment):
+/// `Debug` shows their names only.
+impl std::fmt::Debug for PluginsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings: BTreeMap<&String, Vec<&String>> = self
+            .settings
+            .iter()
+            .map(|(plugin, values)| (plugin, values.keys().collect()))
+            .collect();
+        f.debug_struct("PluginsConfig")
+            .field("dir", &self.dir)
+            .field("cache_dir", &self.cache_dir)
+            .field("watch", &self.watch)
+            .field("log_level", &self.log_level)
+            .field("log_levels", &self.log_levels)
+            .field("grants", &self.grants)
+            .field("consumer", &self.consumer)
+            .field("view", &self.view)
+            .field("default_limits", &self.default_limits)
+            .field("limits", &self.limits)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("settings (names only)", &settings)
+            .finish()
+    }
 }
 
 impl PluginsConfig {

@@ -37,6 +37,7 @@ pub(crate) struct RawServer {
     pub(crate) tls_cert: Option<String>,
     pub(crate) tls_key: Option<String>,
     pub(crate) trusted_proxies: Option<Vec<String>>,
+    pub(crate) clean_callback_url: Option<bool>,
     pub(crate) rate_limit: Option<RawRateLimit>,
 }
 

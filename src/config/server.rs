@@ -59,6 +59,7 @@ pub(super) fn check(c: &mut Checker<'_>, s: &RawServer) -> ServerConfig {
         tls: tls(c, s),
         trusted_proxies: trusted_proxies(c, s.trusted_proxies.as_deref().unwrap_or(&[])),
         rate_limit: rate_limit(c, s.rate_limit.as_ref()),
+        clean_callback_url: s.clean_callback_url.unwrap_or(d.clean_callback_url),
     }
 }
 

@@ -160,6 +160,23 @@ fn secret_in_a_world_readable_file_is_refused() {
 }
 
 #[test]
+fn a_secret_plugin_setting_in_a_world_readable_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gw.toml");
+    let src = format!(
+        "{MINIMAL}\n[plugins.settings.hook]\nurl = \"https://app.example/hook\"\nsigning_secret = \"inline\"\napi_key = {{ env = \"SECRET\" }}\n"
+    );
+    std::fs::write(&path, src).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = Config::load(&path, &env).expect_err("world-readable");
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["plugins.settings.hook.signing_secret"], "{err}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert!(Config::load(&path, &env).is_ok());
+}
+
+#[test]
 fn documents_must_exist_and_have_a_known_type() {
     let src = format!(
         "{MINIMAL}\n[documents]\n\"/terms\" = \"no/such/file.md\"\n\"/x\" = \"Cargo.toml\"\n"
@@ -306,4 +323,14 @@ fn trusted_proxies_and_rate_limits_are_checked() {
 fn row04_state_lifetime_is_at_most_ten_minutes() {
     let p = problems(&format!("{MINIMAL}state_ttl_seconds = 3600\n"));
     assert!(p.iter().any(|p| p.key == "notion.state_ttl_seconds"));
+}
+
+#[test]
+fn row09_debug_of_the_config_never_shows_secrets_or_setting_values() {
+    let src = format!("{MINIMAL}\n[plugins.settings.hook]\nsigning_secret = \"CANARY_SETTING\"\n");
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    let debug = format!("{c:?}");
+    assert!(debug.contains("signing_secret"), "names are shown");
+    assert!(!debug.contains("CANARY_SETTING"), "{debug}");
+    assert!(!debug.contains("s3cret"), "{debug}");
 }

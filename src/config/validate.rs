@@ -500,6 +500,26 @@ pub(super) fn from_toml(
         );
     }
 
+    // So must a plugin setting that looks like a secret, written inline.
+    if let Some(path) = path
+        && is_world_readable(path)
+    {
+        for (plugin, table) in &raw.plugins.settings {
+            for (name, value) in table {
+                if value.is_str() && looks_secret(name) {
+                    c.error(
+                        &format!("plugins.settings.{}.{}", quote_key(plugin), quote_key(name)),
+                        format!(
+                            "looks like a secret, and anyone on this machine can read {}; run `chmod o-rwx {}` or write it as {{ env = \"VAR\" }}",
+                            path.display(),
+                            path.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     if !c.problems.is_empty() {
         return Err(ConfigError {
             problems: c.problems,
@@ -514,6 +534,14 @@ pub(super) fn from_toml(
         documents,
         warnings: c.warnings,
     })
+}
+
+/// Whether a setting's name says it holds a secret.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["secret", "token", "password", "passwd", "key", "credential"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// Quotes a key part for a dotted path when it is not a bare TOML key.

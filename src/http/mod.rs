@@ -9,6 +9,7 @@ mod documents;
 mod headers;
 mod landing;
 mod rate_limit;
+mod result_pages;
 mod router;
 mod server;
 mod tls;

@@ -16,6 +16,7 @@ use super::documents::Document;
 use super::headers::{secure, view_may_set};
 use super::landing;
 use super::rate_limit::{Limits, retry_after_secs};
+use super::result_pages::ResultPages;
 use super::server::PeerAddr;
 use crate::config::Config;
 use crate::oauth::{Flow, fallback_page};
@@ -31,6 +32,9 @@ pub struct App {
     documents: HashMap<String, Document>,
     landing: Option<Bytes>,
     limits: Limits,
+    results: ResultPages,
+    /// `{redirect}/`: where a callback's page is fetched from.
+    result_prefix: String,
     /// Whether browsers reach the gateway over https (served here or by a
     /// TLS proxy in front), so `Strict-Transport-Security` applies.
     hsts: bool,
@@ -59,6 +63,8 @@ impl App {
         let hsts = config.server.tls.is_some() || config.notion.redirect_uri.starts_with("https:");
         Self {
             limits: Limits::new(&config.server.rate_limit),
+            results: ResultPages::default(),
+            result_prefix: format!("{}/", config.routes.redirect),
             hsts,
             documents: documents
                 .into_iter()
@@ -160,10 +166,36 @@ impl App {
             };
         }
         if path == routes.redirect {
-            let page = self
+            let answer = self
                 .flow
                 .callback(req.uri().query(), cookies(), request_id)
                 .await;
+            let page = answer.page;
+            // A real flow's page is fetched at a clean URL, so the code and
+            // state leave the address bar; a view's own redirect already does.
+            if self.config.server.clean_callback_url
+                && answer.past_state_check
+                && !(300..400).contains(&page.status)
+            {
+                let id = self.results.put(page, Instant::now());
+                let location = format!("{}{id}", self.result_prefix);
+                let r = Response::builder()
+                    .status(StatusCode::SEE_OTHER)
+                    .header(header::LOCATION, location)
+                    .body(Body::default())
+                    .unwrap_or_else(|_| internal());
+                return (r, true);
+            }
+            return (page_response(page), true);
+        }
+        if let Some(id) = path.strip_prefix(&self.result_prefix) {
+            let page = self.results.take(id, Instant::now()).unwrap_or_else(|| {
+                fallback_page(
+                    410,
+                    "This sign-in has finished",
+                    "This page was shown once and is gone. You can close this window, or start again to connect another workspace.",
+                )
+            });
             return (page_response(page), true);
         }
         if path == routes.health {

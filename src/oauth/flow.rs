@@ -26,6 +26,16 @@ pub struct Redirect {
     pub set_cookie: Option<String>,
 }
 
+/// The callback's answer.
+#[derive(Debug)]
+pub struct CallbackPage {
+    /// What the browser sees.
+    pub page: Page,
+    /// Whether the callback got past the state check, so the page is about a
+    /// real flow (and worth keeping for the browser to fetch at a clean URL).
+    pub past_state_check: bool,
+}
+
 /// The OAuth flow of one integration.
 pub struct Flow {
     config: Arc<Config>,
@@ -157,12 +167,18 @@ impl Flow {
         query: Option<&str>,
         cookies: impl IntoIterator<Item = &'a str>,
         request_id: &str,
-    ) -> Page {
+    ) -> CallbackPage {
         match self.run_callback(query, cookies, request_id).await {
-            Ok(page) => page,
+            Ok(page) => CallbackPage {
+                page,
+                past_state_check: true,
+            },
             Err((error, state)) => {
                 tracing::warn!(request_id, kind = ?error.kind(), status = error.status(), "callback failed: {error}");
-                self.error_page(&error, state.as_ref(), request_id).await
+                CallbackPage {
+                    page: self.error_page(&error, state.as_ref(), request_id).await,
+                    past_state_check: state.is_some(),
+                }
             }
         }
     }

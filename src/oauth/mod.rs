@@ -18,7 +18,7 @@ mod state;
 pub use binding::BindingCookie;
 pub use error::FlowError;
 pub use fallback::page as fallback_page;
-pub use flow::{Flow, Redirect};
+pub use flow::{CallbackPage, Flow, Redirect};
 pub use key::{KeyError, load_state_key};
 pub use params::CallbackParams;
 pub use replay::ReplayGuard;

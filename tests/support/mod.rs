@@ -275,6 +275,7 @@ impl Harness {
 }
 
 /// A browser: a cookie jar, no automatic redirects, short timeouts.
+#[derive(Clone)]
 pub struct Browser {
     pub client: reqwest::Client,
     pub gateway_url: String,
@@ -297,7 +298,18 @@ impl Browser {
         }
     }
 
+    /// `GET url`; a callback's `303` to its clean result URL is followed, as
+    /// a browser would (other redirects are returned as they are).
     pub async fn get(&self, url: &str) -> reqwest::Response {
+        let r = self.get_once(url).await;
+        match result_location(&r) {
+            Some(path) => self.get_once(&format!("{}{path}", self.gateway_url)).await,
+            None => r,
+        }
+    }
+
+    /// `GET url`, following nothing.
+    pub async fn get_once(&self, url: &str) -> reqwest::Response {
         self.client.get(url).send().await.expect("request")
     }
 
@@ -356,6 +368,17 @@ impl Browser {
         let back = self.approved(query).await;
         self.get(&back).await
     }
+}
+
+/// The clean result URL a callback answered `303` with, if it did.
+pub fn result_location(r: &reqwest::Response) -> Option<String> {
+    if r.status() != 303 {
+        return None;
+    }
+    let location = r.headers().get("location")?.to_str().ok()?;
+    location
+        .contains("/auth/notion/redirect/")
+        .then(|| location.to_string())
 }
 
 pub fn location(r: &reqwest::Response) -> String {
