@@ -17,7 +17,7 @@ WASM_TARGET := wasm32-wasip2
 WASM_TARGET_DIR := $(CURDIR)/target/wasm
 BIN := target/release/notion-oauth-gateway
 
-.PHONY: all build run test bench lint setup plugins test-plugins clean deps-browser fuzz-setup fuzz-build fuzz
+.PHONY: all build run test bench lint setup plugins test-plugins clean test-deps fuzz-setup fuzz-build fuzz
 
 all: build
 
@@ -57,19 +57,20 @@ build: plugins
 run: build
 	$(BIN) dev
 
-# The browser test drives Debian's Chromium through ChromeDriver; as root
-# (CI, containers) they are installed here, otherwise this says what to install.
-deps-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+# The browser test drives Debian's Chromium through ChromeDriver, and the TLS
+# tests run an `openssl s_server`; as root (CI, containers) these Debian
+# packages are installed here, otherwise this says what to install.
+test-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver openssl; \
 		else \
-			echo "the browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; exit 1; \
+			echo "the tests need Debian's chromium, chromium-driver and openssl: sudo apt-get install chromium chromium-driver openssl"; exit 1; \
 		fi; }
 
 # The integration tests run against release builds: wasmtime's compiler is
 # far slower unoptimised, and `make build` shares the same artifacts.
-test: plugins test-plugins deps-browser
+test: plugins test-plugins test-deps
 	$(CARGO) test --release --lib --bins --tests
 	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test -p view-kit -p webhook-consumer --lib
 

@@ -42,7 +42,7 @@ async fn browser(profile: &std::path::Path) -> (Running, Client) {
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success()),
-            "{tool} is not installed; `make deps-browser` (run by `make test`) installs Debian's chromium and chromium-driver"
+            "{tool} is not installed; `make test-deps` (run by `make test`) installs Debian's chromium and chromium-driver"
         );
     }
     let port = free_port();
