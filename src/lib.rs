@@ -28,6 +28,7 @@ pub mod scaffold;
 pub mod secret;
 pub mod standin;
 pub mod store;
+pub mod vault;
 pub mod watch;
 
 pub use gateway::Gateway;
