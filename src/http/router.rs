@@ -149,12 +149,16 @@ impl App {
         if path == routes.start {
             return match self.flow.start(req.uri().query(), cookies()) {
                 Ok(redirect) => {
-                    let mut r = Response::builder().status(StatusCode::FOUND);
-                    r = r.header(header::LOCATION, redirect.location);
+                    let mut r = redirect_to(StatusCode::FOUND, &redirect.location);
                     if let Some(cookie) = redirect.set_cookie {
-                        r = r.header(header::SET_COOKIE, cookie);
+                        match HeaderValue::from_str(&cookie) {
+                            Ok(value) => {
+                                r.headers_mut().insert(header::SET_COOKIE, value);
+                            }
+                            Err(_) => r = internal(),
+                        }
                     }
-                    (r.body(Body::default()).unwrap_or_else(|_| internal()), true)
+                    (r, true)
                 }
                 Err(e) => {
                     tracing::warn!(request_id, "start refused: {e}");
@@ -179,12 +183,7 @@ impl App {
             {
                 let id = self.results.put(page, Instant::now());
                 let location = format!("{}{id}", self.result_prefix);
-                let r = Response::builder()
-                    .status(StatusCode::SEE_OTHER)
-                    .header(header::LOCATION, location)
-                    .body(Body::default())
-                    .unwrap_or_else(|_| internal());
-                return (r, true);
+                return (redirect_to(StatusCode::SEE_OTHER, &location), true);
             }
             return (page_response(page), true);
         }
@@ -250,6 +249,15 @@ fn page_response(page: Page) -> Response<Body> {
         );
     }
     response
+}
+
+/// An empty response sending the browser to `location`.
+fn redirect_to(status: StatusCode, location: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::LOCATION, location)
+        .body(Body::default())
+        .unwrap_or_else(|_| internal())
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {

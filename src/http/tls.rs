@@ -116,7 +116,7 @@ pub struct TlsServer {
     acceptor: TlsAcceptor,
     current: Arc<CurrentCertificate>,
     files: TlsFiles,
-    _watch: Option<FolderWatch>,
+    _watch: FolderWatch,
 }
 
 impl std::fmt::Debug for TlsServer {
@@ -143,14 +143,12 @@ impl TlsServer {
             .with_no_client_auth()
             .with_cert_resolver(current.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let mut server = Self {
+        Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            _watch: watch(&current, files)?,
             current,
             files: files.clone(),
-            _watch: None,
-        };
-        server._watch = Some(server.watch()?);
-        Ok(server)
+        })
     }
 
     /// The acceptor that runs handshakes with the current certificate.
@@ -162,47 +160,47 @@ impl TlsServer {
     pub fn reload(&self) -> Result<(), TlsError> {
         reload(&self.current, &self.files)
     }
+}
 
-    fn watch(&self) -> Result<FolderWatch, TlsError> {
-        let folders: Vec<PathBuf> = [&self.files.cert, &self.files.key]
-            .iter()
-            .map(|p| folder_of(p))
-            .collect();
-        let names: Vec<PathBuf> = [&self.files.cert, &self.files.key]
-            .iter()
-            .filter_map(|p| p.file_name().map(PathBuf::from))
-            .collect();
-        let current = self.current.clone();
-        let files = self.files.clone();
-        // Any change in the folders counts when it touches one of the two
-        // files, or a name that a symlink swap (`..data` in Kubernetes
-        // secrets) would use.
-        watch_folders(
-            &folders,
-            move |path| {
-                path.file_name().is_some_and(|n| {
-                    names.iter().any(|m| m == n) || n.to_string_lossy().starts_with("..")
-                })
-            },
-            move |_changed| {
-                let result = reload(&current, &files);
-                async move {
-                    match result {
-                        Ok(()) => {
-                            tracing::info!("TLS certificate reloaded; new connections use it")
-                        }
-                        Err(e) => tracing::error!(
-                            "renewed TLS certificate refused, the previous one keeps serving: {e}"
-                        ),
+/// Watches the folders of `files` and reloads `current` when either changes.
+fn watch(current: &Arc<CurrentCertificate>, files: &TlsFiles) -> Result<FolderWatch, TlsError> {
+    let folders: Vec<PathBuf> = [&files.cert, &files.key]
+        .iter()
+        .map(|p| folder_of(p))
+        .collect();
+    let names: Vec<PathBuf> = [&files.cert, &files.key]
+        .iter()
+        .filter_map(|p| p.file_name().map(PathBuf::from))
+        .collect();
+    let (watched, current) = (files.clone(), current.clone());
+    // Any change in the folders counts when it touches one of the two
+    // files, or a name that a symlink swap (`..data` in Kubernetes
+    // secrets) would use.
+    watch_folders(
+        &folders,
+        move |path| {
+            path.file_name().is_some_and(|n| {
+                names.iter().any(|m| m == n) || n.to_string_lossy().starts_with("..")
+            })
+        },
+        move |_changed| {
+            let result = reload(&current, &watched);
+            async move {
+                match result {
+                    Ok(()) => {
+                        tracing::info!("TLS certificate reloaded; new connections use it")
                     }
+                    Err(e) => tracing::error!(
+                        "renewed TLS certificate refused, the previous one keeps serving: {e}"
+                    ),
                 }
-            },
-        )
-        .map_err(|e| TlsError::Watch {
-            path: folder_of(&self.files.cert),
-            reason: e.to_string(),
-        })
-    }
+            }
+        },
+    )
+    .map_err(|e| TlsError::Watch {
+        path: folder_of(&files.cert),
+        reason: e.to_string(),
+    })
 }
 
 fn reload(current: &CurrentCertificate, files: &TlsFiles) -> Result<(), TlsError> {
