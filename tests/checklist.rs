@@ -11,20 +11,10 @@ use base64::Engine as _;
 use proptest::prelude::*;
 use support::{Browser, Harness, Options, param, with_param};
 
-/// Options with the flow routes' rate limits off, for tests that make many flows.
-fn unlimited(mut o: Options) -> Options {
-    o.server.extend([
-        "[server.rate_limit]".to_string(),
-        "per_ip_per_minute = 0".to_string(),
-        "global_per_second = 0".to_string(),
-    ]);
-    o
-}
-
 #[test]
 fn row01_mutated_states_and_cookies_never_reach_notion() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let h = rt.block_on(Harness::start(unlimited(Options::default())));
+    let h = rt.block_on(Harness::start(Options::default().without_rate_limits()));
     let b = h.browser();
     let back = rt.block_on(b.approved("?data=prop"));
     let state = param(&back, "state").expect("state");
@@ -194,10 +184,9 @@ async fn row10_callback_pages_send_no_referrer_no_store_and_load_nothing_from_el
 
 #[tokio::test]
 async fn row10_view_output_never_references_another_origin_whatever_the_app_data() {
-    let h = Harness::start(unlimited(Options::with_plugins(
-        "default-consumer",
-        "echo-view",
-    )))
+    let h = Harness::start(
+        Options::with_plugins("default-consumer", "echo-view").without_rate_limits(),
+    )
     .await;
     let b = h.browser();
     for data in [
@@ -222,7 +211,7 @@ async fn row10_view_output_never_references_another_origin_whatever_the_app_data
 
 #[tokio::test]
 async fn row11_hostile_callback_values_are_refused_or_escaped_never_panicked_on() {
-    let h = Harness::start(unlimited(Options::default())).await;
+    let h = Harness::start(Options::default().without_rate_limits()).await;
     let b = h.browser();
     let redirect = &h.redirect_uri;
     for query in [
@@ -257,7 +246,7 @@ async fn row11_hostile_callback_values_are_refused_or_escaped_never_panicked_on(
 
 #[tokio::test]
 async fn row15_every_open_redirect_payload_lands_on_the_default_page() {
-    let mut o = unlimited(Options::faulty("view", "redirect-to-data"));
+    let mut o = Options::faulty("view", "redirect-to-data").without_rate_limits();
     o.notion.push("state_ttl_seconds = 600".into());
     let h = Harness::start(o).await;
     let b = h.browser();

@@ -135,15 +135,7 @@ async fn row19_500_slow_drip_connections_do_not_stop_normal_requests() {
 async fn row05_10_000_callbacks_with_bad_state_make_no_call_to_notion() {
     // The per-IP limit would answer most of these with 429 before the state
     // is even looked at; turned off here so every one reaches the state check.
-    let h = Harness::start(Options {
-        server: vec![
-            "[server.rate_limit]".into(),
-            "per_ip_per_minute = 0".into(),
-            "global_per_second = 0".into(),
-        ],
-        ..Options::default()
-    })
-    .await;
+    let h = Harness::start(Options::default().without_rate_limits()).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(32)
         .timeout(Duration::from_secs(10))

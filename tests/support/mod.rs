@@ -104,6 +104,17 @@ impl Options {
         }
     }
 
+    /// These options with the flow routes' rate limits off, for tests that
+    /// make many requests from one address on purpose.
+    pub fn without_rate_limits(mut self) -> Self {
+        self.server.extend([
+            "[server.rate_limit]".to_string(),
+            "per_ip_per_minute = 0".to_string(),
+            "global_per_second = 0".to_string(),
+        ]);
+        self
+    }
+
     /// The `faulty` test component in `role` ("consumer" or "view"),
     /// misbehaving as `mode` says; the other role is the default plugin.
     pub fn faulty(role: &str, mode: &str) -> Self {
@@ -150,9 +161,13 @@ pub fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
     plugins
 }
 
+/// `https` for a server given TLS files, else `http`.
+fn scheme(tls: &Option<TlsFiles>) -> &'static str {
+    if tls.is_some() { "https" } else { "http" }
+}
+
 /// The config text for a harness.
 pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> String {
-    let scheme = |tls: &Option<TlsFiles>| if tls.is_some() { "https" } else { "http" };
     let (gw_scheme, si_scheme) = (scheme(&o.gateway_tls), scheme(&o.stand_in_tls));
     let tls_lines = o.gateway_tls.as_ref().map_or(String::new(), |t| {
         format!(
@@ -213,7 +228,6 @@ impl Harness {
             Some(_) => format!("localhost:{}", addr.port()),
             None => addr.to_string(),
         };
-        let scheme = |tls: &Option<TlsFiles>| if tls.is_some() { "https" } else { "http" };
         let gateway = host(&o.gateway_tls, gateway_addr);
         let gateway_url = format!("{}://{gateway}", scheme(&o.gateway_tls));
         let redirect_uri = format!("{gateway_url}{}/auth/notion/redirect", o.base_path);
