@@ -20,6 +20,8 @@ const MAX_BODY: usize = 256 * 1024;
 pub struct NotionClient {
     http: reqwest::Client,
     token_url: Url,
+    revoke_url: Url,
+    introspect_url: Url,
     basic: Secret,
     notion_version: String,
     timeout: Duration,
@@ -31,6 +33,30 @@ impl std::fmt::Debug for NotionClient {
             .field("token_url", &self.token_url.as_str())
             .finish_non_exhaustive()
     }
+}
+
+#[derive(Serialize)]
+struct RefreshGrant<'a> {
+    grant_type: &'static str,
+    refresh_token: &'a str,
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    token: &'a str,
+}
+
+/// Notion's introspection answer: whether a token is active, and its facts.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct Introspection {
+    /// Whether the token works.
+    pub active: bool,
+    /// Its scope, when Notion says.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// When it was issued (seconds since the epoch), when Notion says.
+    #[serde(default)]
+    pub iat: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -74,10 +100,17 @@ impl NotionClient {
         Ok(Self {
             http,
             token_url: config.token_url(),
+            revoke_url: config.api_url("v1/oauth/revoke"),
+            introspect_url: config.api_url("v1/oauth/introspect"),
             basic: basic_credentials(&config.client_id, &config.client_secret),
             notion_version: config.notion_version.clone(),
             timeout: config.timeout,
         })
+    }
+
+    /// The total timeout of one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Exchanges an authorization code for a token. Called at most once per code.
@@ -94,7 +127,50 @@ impl NotionClient {
         let (status, body) = self.post(&self.token_url, &grant).await?;
         match status {
             200 => TokenResponse::parse(&body)
-                .map_err(|what| NotionError::Unavailable(format!("the token response was {what}"))),
+                .map_err(|what| NotionError::Unreadable(format!("the token response was {what}"))),
+            _ => Err(status_error(status, &body)),
+        }
+    }
+
+    /// Trades a refresh token for a new pair (the old refresh token stops working).
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<TokenResponse, NotionError> {
+        let grant = RefreshGrant {
+            grant_type: "refresh_token",
+            refresh_token: refresh_token.expose(),
+        };
+        let (status, body) = self.post(&self.token_url, &grant).await?;
+        match status {
+            200 => TokenResponse::parse(&body)
+                .map_err(|what| NotionError::Unreadable(format!("the token response was {what}"))),
+            _ => Err(status_error(status, &body)),
+        }
+    }
+
+    /// Revokes a token at Notion (`/v1/oauth/revoke`).
+    pub async fn revoke(&self, token: &Secret) -> Result<(), NotionError> {
+        let body = TokenBody {
+            token: token.expose(),
+        };
+        let (status, body) = self.post(&self.revoke_url, &body).await?;
+        match status {
+            200 => Ok(()),
+            _ => Err(status_error(status, &body)),
+        }
+    }
+
+    /// Asks Notion whether a token is active (`/v1/oauth/introspect`).
+    pub async fn introspect(&self, token: &Secret) -> Result<Introspection, NotionError> {
+        let body = TokenBody {
+            token: token.expose(),
+        };
+        let (status, body) = self.post(&self.introspect_url, &body).await?;
+        match status {
+            200 => serde_json::from_slice(&body).map_err(|e| {
+                NotionError::Unavailable(format!(
+                    "the introspection answer was {}",
+                    super::token::describe_json_error(&e)
+                ))
+            }),
             _ => Err(status_error(status, &body)),
         }
     }
@@ -125,7 +201,7 @@ impl NotionClient {
             .map_err(|e| self.transport_error(&e))?
         {
             if bytes.len() + chunk.len() > MAX_BODY {
-                return Err(NotionError::Unavailable(format!(
+                return Err(NotionError::Unreadable(format!(
                     "the response body exceeded {MAX_BODY} bytes"
                 )));
             }
@@ -136,12 +212,14 @@ impl NotionClient {
 
     /// Classifies a transport error without its URL or body.
     fn transport_error(&self, e: &reqwest::Error) -> NotionError {
-        if e.is_timeout() {
-            NotionError::Timeout(self.timeout)
-        } else if e.is_connect() {
+        // A refused or failed connection never reached Notion, even when it
+        // timed out; anything after that may have.
+        if e.is_connect() {
             NotionError::Connect(root_cause(e))
+        } else if e.is_timeout() {
+            NotionError::Timeout(self.timeout)
         } else {
-            NotionError::Unavailable(format!("transport error: {}", root_cause(e)))
+            NotionError::Interrupted(format!("transport error: {}", root_cause(e)))
         }
     }
 }

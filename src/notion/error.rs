@@ -52,6 +52,14 @@ pub enum NotionError {
     /// Notion answered 5xx, an unexpected status, or a body that could not be read.
     #[error("Notion failed: {0}")]
     Unavailable(String),
+    /// Notion answered 200 with a body that is not a readable token: a
+    /// token may exist that the gateway cannot see.
+    #[error("Notion failed: {0}")]
+    Unreadable(String),
+    /// The connection broke after the request was sent (so Notion may have
+    /// acted on it).
+    #[error("Notion failed: {0}")]
+    Interrupted(String),
     /// Notion (or the network) did not answer in time.
     #[error("Notion did not answer within {0:?}")]
     Timeout(std::time::Duration),
@@ -61,6 +69,18 @@ pub enum NotionError {
     /// The HTTP client could not be built (a bad extra CA file, say).
     #[error("cannot set up the Notion client: {0}")]
     Setup(String),
+}
+
+impl NotionError {
+    /// Whether Notion may have issued a token the gateway never received:
+    /// the request was sent, and no answer that rules it out came back.
+    /// A code exchange that fails this way is counted as possibly lost.
+    pub fn token_may_exist(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout(_) | Self::Unreadable(_) | Self::Interrupted(_)
+        )
+    }
 }
 
 /// Keeps an error code printable and short: codes are attacker-influenced when

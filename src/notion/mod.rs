@@ -8,6 +8,6 @@ mod client;
 mod error;
 mod token;
 
-pub use client::NotionClient;
+pub use client::{Introspection, NotionClient};
 pub use error::{NotionError, OAuthErrorBody};
 pub use token::{Owner, TokenResponse, User};

@@ -1,6 +1,6 @@
 //! Notion's token response (one schema for the code and refresh grants).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
@@ -8,16 +8,20 @@ use crate::secret::Secret;
 ///
 /// Unknown fields are ignored so Notion can add fields without breaking us;
 /// fields Notion marks nullable are `Option`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TokenResponse {
     /// The bearer token for Notion's API.
-    #[serde(deserialize_with = "secret")]
+    #[serde(deserialize_with = "secret", serialize_with = "expose")]
     pub access_token: Secret,
     /// Always `bearer`.
     #[serde(default = "bearer")]
     pub token_type: String,
     /// The refresh token (rotates on every refresh); null for older connections.
-    #[serde(default, deserialize_with = "optional_secret")]
+    #[serde(
+        default,
+        deserialize_with = "optional_secret",
+        serialize_with = "expose_optional"
+    )]
     pub refresh_token: Option<Secret>,
     /// The authorization's identity.
     pub bot_id: String,
@@ -57,8 +61,20 @@ fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secr
         .map(Secret::new))
 }
 
+/// Writes a secret's value: only for sealing it into the vault.
+fn expose<S: serde::Serializer>(value: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(value.expose())
+}
+
+fn expose_optional<S: serde::Serializer>(value: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_some(v.expose()),
+        None => s.serialize_none(),
+    }
+}
+
 /// The `owner` of an authorization.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Owner {
     /// A user (the normal case).
@@ -71,7 +87,7 @@ pub enum Owner {
 }
 
 /// A Notion user as it appears in `owner.user`: a full person or a partial user.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct User {
     /// The user's id.
     pub id: String,
@@ -90,7 +106,7 @@ pub struct User {
 }
 
 /// `owner.user.person`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Person {
     /// Email, with the user-information capability.
     #[serde(default)]
@@ -101,6 +117,12 @@ pub struct Person {
 }
 
 impl TokenResponse {
+    /// The whole response as JSON, secrets included, for sealing into the
+    /// vault (the caller encrypts it at once; the buffer is wiped on drop).
+    pub fn to_sealable(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(serde_json::to_vec(self).unwrap_or_default())
+    }
+
     /// Parses a 200 body. The error names the first problem but never echoes
     /// the body (it may hold a token).
     pub fn parse(body: &[u8]) -> Result<Self, String> {

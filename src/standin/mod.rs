@@ -1,5 +1,6 @@
 //! A local stand-in for Notion's OAuth endpoints: the consent page
-//! (`/v1/oauth/authorize`) and the token endpoint (`/v1/oauth/token`).
+//! (`/v1/oauth/authorize`), the token endpoint (`/v1/oauth/token`, code and refresh
+//! grants) and revocation and introspection (`/v1/oauth/revoke`, `/introspect`).
 //!
 //! It is clearly marked as a stand-in on every page. It checks what Notion
 //! checks (a known client, a registered redirect URI, HTTP Basic client

@@ -33,6 +33,7 @@ pub struct StandIn {
     tokens: Mutex<Tokens>,
     faults: Mutex<VecDeque<Fault>>,
     token_requests: AtomicUsize,
+    refresh_requests: AtomicUsize,
     recorded: Mutex<VecDeque<RecordedRequest>>,
 }
 
@@ -64,6 +65,7 @@ impl StandIn {
             config,
             faults: Mutex::new(VecDeque::new()),
             token_requests: AtomicUsize::new(0),
+            refresh_requests: AtomicUsize::new(0),
             recorded: Mutex::new(VecDeque::new()),
         }
     }
@@ -100,6 +102,11 @@ impl StandIn {
         self.token_requests.load(Ordering::SeqCst)
     }
 
+    /// How many of them were refresh grants.
+    pub fn refresh_requests(&self) -> usize {
+        self.refresh_requests.load(Ordering::SeqCst)
+    }
+
     /// The token requests received, oldest first (the last 256).
     pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
         lock(&self.recorded).iter().cloned().collect()
@@ -130,6 +137,8 @@ impl StandIn {
                 Err(r) => r,
             },
             (Method::POST, "/v1/oauth/token") => self.token(req).await,
+            (Method::POST, "/v1/oauth/revoke") => self.token_call(req, true).await,
+            (Method::POST, "/v1/oauth/introspect") => self.token_call(req, false).await,
             (Method::GET, "/") => html(StatusCode::OK, pages::index()),
             _ => json(
                 StatusCode::NOT_FOUND,
@@ -258,21 +267,11 @@ impl StandIn {
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             None => {}
         }
-        if !self.client_authenticated(record.authorization.as_deref()) {
-            return json(
-                StatusCode::UNAUTHORIZED,
-                &notion_error_body(401, "invalid_client", "Invalid client credentials."),
-            );
-        }
-        if record.notion_version.is_none() {
-            return json(
-                StatusCode::BAD_REQUEST,
-                &notion_error_body(
-                    400,
-                    "missing_version",
-                    "Notion-Version header failed validation.",
-                ),
-            );
+        if let Err(refused) = self.check_client(
+            record.authorization.as_deref(),
+            record.notion_version.is_some(),
+        ) {
+            return refused;
         }
         let Ok(grant) = serde_json::from_slice::<TokenRequest>(&body) else {
             return json(
@@ -280,6 +279,9 @@ impl StandIn {
                 &notion_error_body(400, "invalid_request", "The body must be JSON."),
             );
         };
+        if grant.grant_type.as_deref() == Some("refresh_token") {
+            self.refresh_requests.fetch_add(1, Ordering::SeqCst);
+        }
         let outcome = match grant.grant_type.as_deref() {
             Some("authorization_code") => match grant.code.as_deref() {
                 Some(code) => lock(&self.tokens).redeem_code(code, grant.redirect_uri.as_deref()),
@@ -298,6 +300,75 @@ impl StandIn {
                 &notion_error_body(400, code, message),
             ),
         }
+    }
+
+    /// `POST /v1/oauth/revoke` (`revoke`) or `/v1/oauth/introspect`, with
+    /// `{"token": …}`: Basic auth and `Notion-Version` as for the token endpoint.
+    async fn token_call(&self, req: Request<Incoming>, revoke: bool) -> Response<Body> {
+        let checked = self.check_client(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+            req.headers().contains_key("notion-version"),
+        );
+        let body = match read_body(req).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        if let Err(refused) = checked {
+            return refused;
+        }
+        #[derive(Deserialize)]
+        struct TokenBody {
+            token: String,
+        }
+        let Ok(call) = serde_json::from_slice::<TokenBody>(&body) else {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &notion_error_body(400, "invalid_request", "body.token should be a string."),
+            );
+        };
+        let mut tokens = lock(&self.tokens);
+        if revoke {
+            tokens.revoke(&call.token);
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "request_id": super::tokens::uuid() }),
+            )
+        } else {
+            let active = tokens.active(&call.token);
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "active": active, "request_id": super::tokens::uuid() }),
+            )
+        }
+    }
+
+    /// What every OAuth endpoint checks first: the client's Basic
+    /// credentials (401 `invalid_client`) and the `Notion-Version` header
+    /// (400 `missing_version`).
+    fn check_client(
+        &self,
+        authorization: Option<&str>,
+        versioned: bool,
+    ) -> Result<(), Response<Body>> {
+        if !self.client_authenticated(authorization) {
+            return Err(json(
+                StatusCode::UNAUTHORIZED,
+                &notion_error_body(401, "invalid_client", "Invalid client credentials."),
+            ));
+        }
+        if !versioned {
+            return Err(json(
+                StatusCode::BAD_REQUEST,
+                &notion_error_body(
+                    400,
+                    "missing_version",
+                    "Notion-Version header failed validation.",
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks `Basic base64(urlenc(id):urlenc(secret))` (RFC 6749 §2.3.1).

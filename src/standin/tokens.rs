@@ -67,6 +67,8 @@ pub(crate) struct Tokens {
     codes: HashMap<String, IssuedCode>,
     /// refresh token -> bot id
     refresh: HashMap<String, String>,
+    /// access tokens that work -> bot id
+    access: HashMap<String, String>,
 }
 
 impl Tokens {
@@ -77,6 +79,7 @@ impl Tokens {
             workspace_id: uuid(),
             codes: HashMap::new(),
             refresh: HashMap::new(),
+            access: HashMap::new(),
         }
     }
 
@@ -136,11 +139,23 @@ impl Tokens {
         Ok(self.grant(bot_id))
     }
 
+    /// Revokes an access or refresh token; whether it was known.
+    pub(crate) fn revoke(&mut self, token: &str) -> bool {
+        self.access.remove(token).is_some() | self.refresh.remove(token).is_some()
+    }
+
+    /// Whether a token (access or refresh) works.
+    pub(crate) fn active(&self, token: &str) -> bool {
+        self.access.contains_key(token) || self.refresh.contains_key(token)
+    }
+
     fn grant(&mut self, bot_id: String) -> Value {
         let refresh_token = random_token(self.prefixes.refresh);
         self.refresh.insert(refresh_token.clone(), bot_id.clone());
+        let access_token = random_token(self.prefixes.access);
+        self.access.insert(access_token.clone(), bot_id.clone());
         json!({
-            "access_token": random_token(self.prefixes.access),
+            "access_token": access_token,
             "token_type": "bearer",
             "refresh_token": refresh_token,
             "bot_id": bot_id,
