@@ -9,10 +9,12 @@ use tokio::net::TcpListener;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::http::{App, Body, DocumentError, TlsError, TlsServer, load_documents, serve};
+use crate::http::{App, Body, DocumentError, TlsError, TlsServer, TokenApi, load_documents, serve};
+use crate::metrics::Metrics;
 use crate::notion::{NotionClient, NotionError};
 use crate::oauth::{Flow, KeyError, load_state_key};
 use crate::plugins::{PluginError, PluginWatcher, Plugins};
+use crate::vault::{Vault, VaultError};
 
 /// Why the gateway could not be built from a checked config.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,9 @@ pub enum GatewayError {
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The token vault could not be opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
 }
 
 /// A ready gateway.
@@ -41,7 +46,21 @@ pub struct Gateway {
     config: Arc<Config>,
     plugins: Plugins,
     tls: Option<Arc<TlsServer>>,
+    vault: Arc<Vault>,
+    _worker: Arc<Worker>,
     _watcher: Option<Arc<PluginWatcher>>,
+}
+
+/// The vault's delivery worker; told to stop when the last gateway handle
+/// drops (it finishes its pass and reports tokens it still holds).
+struct Worker {
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+    }
 }
 
 impl std::fmt::Debug for Gateway {
@@ -66,6 +85,8 @@ impl Gateway {
         let config = Arc::new(config);
         let key = load_state_key(&config.notion.state_key)?;
         let notion = NotionClient::new(&config.notion)?;
+        let metrics = Arc::new(Metrics::default());
+        let vault = Arc::new(Vault::open(&config.store, metrics.clone()).await?);
         let plugins = Plugins::load(&config)
             .await
             .map_err(GatewayError::Plugins)?;
@@ -90,13 +111,38 @@ impl Gateway {
         } else {
             None
         };
-        let flow = Flow::new(config.clone(), key, notion, plugins.clone(), clock);
-        let app = Arc::new(App::new(config.clone(), flow, documents));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        vault.spawn_worker(plugins.clone(), notion.clone(), stop.clone());
+        let token_api = config.token_api.api_key.as_ref().map(|key| {
+            TokenApi::new(
+                config.routes.api.clone(),
+                key,
+                vault.clone(),
+                notion.clone(),
+            )
+        });
+        let flow = Flow::new(
+            config.clone(),
+            key,
+            notion,
+            plugins.clone(),
+            vault.clone(),
+            clock,
+        );
+        let app = Arc::new(App::new(
+            config.clone(),
+            flow,
+            documents,
+            token_api,
+            metrics,
+        ));
         Ok(Self {
             app,
             config,
             plugins,
             tls,
+            vault,
+            _worker: Arc::new(Worker { stop }),
             _watcher: watcher,
         })
     }
@@ -132,6 +178,11 @@ impl Gateway {
     /// The plugins serving new requests (swapped when the folder changes).
     pub fn plugins(&self) -> &Plugins {
         &self.plugins
+    }
+
+    /// The token vault.
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
     }
 
     /// The config it was built from.

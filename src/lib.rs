@@ -21,6 +21,7 @@ pub mod demo;
 pub mod gateway;
 pub mod html;
 pub mod http;
+pub mod metrics;
 pub mod notion;
 pub mod oauth;
 pub mod plugins;

@@ -17,6 +17,8 @@ use notion_oauth_gateway::secret::Secret;
 use notion_oauth_gateway::standin::{self, StandInConfig};
 use tokio::net::TcpListener;
 
+mod cli;
+
 /// Runs the OAuth flow of a Notion public integration, with the app's logic as
 /// WebAssembly component plugins.
 #[derive(Parser)]
@@ -67,6 +69,20 @@ enum Command {
         #[arg(long, default_value = "default-view")]
         view: String,
     },
+    /// The vault's tokens: list, show, refresh, revoke (values are never printed).
+    Tokens {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(subcommand)]
+        command: cli::tokens::TokensCommand,
+    },
+    /// The vault's encryption keys.
+    Keys {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Run only the local stand-in for Notion's OAuth endpoints.
     StandIn {
         /// Where to listen (loopback recommended).
@@ -82,6 +98,26 @@ enum Command {
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
     },
+}
+
+/// `--config FILE`, accepted before or after a subcommand.
+#[derive(clap::Args)]
+struct ConfigFile {
+    /// The config file.
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "NOG_CONFIG",
+        default_value = "config/gateway.toml",
+        global = true
+    )]
+    path: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Put a new key first (in a key file) and re-seal every stored token with it.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +148,9 @@ enum PluginsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // Fault tests pause or fail the hand-off at named points (FAILPOINTS=name=action).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -157,6 +196,17 @@ fn main() -> ExitCode {
                 };
                 dev(options).await
             }
+            Command::Tokens { config, command } => match load(&config.path) {
+                Some(c) => cli::tokens::run(&c, command).await,
+                None => Ok(ExitCode::FAILURE),
+            },
+            Command::Keys {
+                config,
+                command: KeysCommand::Rotate,
+            } => match load(&config.path) {
+                Some(c) => cli::keys::rotate(&c).await,
+                None => Ok(ExitCode::FAILURE),
+            },
             Command::StandIn {
                 listen,
                 client_id,

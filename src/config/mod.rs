@@ -11,6 +11,7 @@ mod plugins;
 mod problem;
 mod raw;
 mod server;
+mod store;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -158,7 +159,12 @@ pub struct NotionConfig {
 impl NotionConfig {
     /// The token endpoint, `{api_base_url}/v1/oauth/token`.
     pub fn token_url(&self) -> Url {
-        join_api(&self.api_base_url, "v1/oauth/token")
+        self.api_url("v1/oauth/token")
+    }
+
+    /// `{api_base_url}/{path}`, whether or not the base ends with a slash.
+    pub fn api_url(&self, path: &str) -> Url {
+        join_api(&self.api_base_url, path)
     }
 }
 
@@ -181,6 +187,10 @@ pub struct Routes {
     pub health: String,
     /// The landing page, when enabled.
     pub landing: String,
+    /// The metrics, in the Prometheus text format.
+    pub metrics: String,
+    /// The token API's prefix (`{base}/api/v1`), when `[token_api]` is on.
+    pub api: String,
 }
 
 /// Sandbox limits of one plugin.
@@ -361,6 +371,85 @@ pub struct DocumentConfig {
     pub path: PathBuf,
 }
 
+/// Where the token vault keeps its rows.
+#[derive(Clone)]
+pub enum StoreBackend {
+    /// The embedded default: a SQLite file (`<data_dir>/gateway.db`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, for production and several instances. The URL
+    /// may hold a password, so it is kept as a secret.
+    Postgres {
+        /// `postgres://…`
+        url: Secret,
+        /// The schema the vault's tables live in (`public` unless set), so
+        /// several gateways can share one database.
+        schema: String,
+    },
+}
+
+impl std::fmt::Debug for StoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            Self::Postgres { schema, .. } => write!(f, "Postgres(<url hidden>, schema {schema})"),
+        }
+    }
+}
+
+/// Where the vault's encryption keys come from (newest first).
+#[derive(Debug, Clone)]
+pub enum VaultKeySource {
+    /// `key_env`: the variable's name and its value (comma-separated keys).
+    Env {
+        /// The variable's name, for messages.
+        var: String,
+        /// Its value.
+        value: Secret,
+    },
+    /// `key_file`: one key per line, newest first; must exist.
+    File(PathBuf),
+    /// No key configured: `<data_dir>/vault.key`, created on first start.
+    Generated(PathBuf),
+}
+
+/// How tokens are delivered to the consumer: retries and dead-lettering.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryConfig {
+    /// Attempts before a delivery is parked as dead.
+    pub max_attempts: u32,
+    /// The wait before the second attempt; it doubles per attempt (with jitter).
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+/// `[store]`
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The database.
+    pub backend: StoreBackend,
+    /// The encryption keys.
+    pub keys: VaultKeySource,
+    /// Keep tokens after delivery (vault mode: refresh and the token API) or
+    /// delete them once the consumer took them (pass-through mode).
+    pub keep_tokens: bool,
+    /// Refresh a kept token once it is this old (on use and on a schedule);
+    /// `None` refreshes only on demand.
+    pub refresh_after: Option<Duration>,
+    /// How long a refresh or delivery lease lasts before it must be renewed.
+    pub lease: Duration,
+    /// Retries and dead-lettering of deliveries.
+    pub delivery: DeliveryConfig,
+}
+
+/// `[token_api]`
+#[derive(Debug, Clone, Default)]
+pub struct TokenApiConfig {
+    /// The API key callers must send as `Authorization: Bearer …`; `None`
+    /// leaves the API off.
+    pub api_key: Option<Secret>,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -376,6 +465,10 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// `[documents]`
     pub documents: Vec<DocumentConfig>,
+    /// `[store]`: the token vault's database, keys and delivery.
+    pub store: StoreConfig,
+    /// `[token_api]`: the app's API for current tokens (off by default).
+    pub token_api: TokenApiConfig,
     /// Things that work but should be changed (an inline secret, say).
     pub warnings: Vec<ConfigProblem>,
 }

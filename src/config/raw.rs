@@ -20,6 +20,36 @@ pub(crate) struct RawConfig {
     pub(crate) plugins: RawPlugins,
     #[serde(default)]
     pub(crate) documents: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) store: RawStore,
+    #[serde(default)]
+    pub(crate) token_api: RawTokenApi,
+}
+
+/// `[store]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub(crate) url: Option<String>,
+    pub(crate) url_env: Option<String>,
+    pub(crate) schema: Option<String>,
+    pub(crate) key_env: Option<String>,
+    pub(crate) key_file: Option<String>,
+    pub(crate) keep_tokens: Option<bool>,
+    pub(crate) refresh_after_seconds: Option<u64>,
+    pub(crate) lease_seconds: Option<u64>,
+    pub(crate) delivery_max_attempts: Option<u32>,
+    pub(crate) delivery_initial_backoff_ms: Option<u64>,
+    pub(crate) delivery_max_backoff_ms: Option<u64>,
+}
+
+/// `[token_api]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTokenApi {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) api_key_env: Option<String>,
+    pub(crate) api_key_file: Option<String>,
 }
 
 /// `[server]`

@@ -334,3 +334,72 @@ fn row09_debug_of_the_config_never_shows_secrets_or_setting_values() {
     assert!(!debug.contains("CANARY_SETTING"), "{debug}");
     assert!(!debug.contains("s3cret"), "{debug}");
 }
+
+#[test]
+fn the_store_defaults_to_sqlite_in_the_data_folder_with_a_generated_key() {
+    let c = Config::from_toml(MINIMAL, "gw.toml", &env).expect("valid");
+    assert!(
+        matches!(&c.store.backend, StoreBackend::Sqlite(p) if p == &PathBuf::from("data/gateway.db"))
+    );
+    assert!(
+        matches!(&c.store.keys, VaultKeySource::Generated(p) if p == &PathBuf::from("data/vault.key"))
+    );
+    assert!(c.store.keep_tokens);
+    assert_eq!(c.store.refresh_after, Some(Duration::from_secs(86_400)));
+    assert_eq!(c.store.delivery.max_attempts, 10);
+    assert!(
+        c.token_api.api_key.is_none(),
+        "the token API is off by default"
+    );
+}
+
+#[test]
+fn postgres_urls_are_secret_and_bad_store_settings_are_named() {
+    let src =
+        format!("{MINIMAL}[store]\nurl = \"postgres://gw:pw@db/gw\"\nschema = \"tenant_1\"\n");
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    assert!(
+        matches!(&c.store.backend, StoreBackend::Postgres { schema, .. } if schema == "tenant_1")
+    );
+    assert!(
+        !format!("{c:?}").contains("pw@"),
+        "the URL's password never shows"
+    );
+
+    let bad = format!(
+        "{MINIMAL}[store]\nurl = \"mysql://db\"\nschema = \"Bad-Name\"\nkey_env = \"NOPE\"\nrefresh_after_seconds = 5\ndelivery_max_attempts = 0\n\n[token_api]\nenabled = true\n"
+    );
+    let keys: Vec<String> = problems(&bad).into_iter().map(|p| p.key).collect();
+    for key in [
+        "store.url",
+        "store.schema",
+        "store.key_env",
+        "store.refresh_after_seconds",
+        "store.delivery_max_attempts",
+        "token_api.enabled",
+    ] {
+        assert!(
+            keys.iter().any(|k| k == key),
+            "{key} not reported in {keys:?}"
+        );
+    }
+}
+
+#[test]
+fn the_token_api_needs_a_long_key_and_kept_tokens() {
+    let lookup = |name: &str| match name {
+        "SHORT" => Some("short".to_string()),
+        "LONG" => Some("x".repeat(40)),
+        other => env(other),
+    };
+    let short = format!("{MINIMAL}[token_api]\nenabled = true\napi_key_env = \"SHORT\"\n");
+    assert!(Config::from_toml(&short, "gw.toml", &lookup).is_err());
+    let passthrough = format!(
+        "{MINIMAL}[store]\nkeep_tokens = false\n[token_api]\nenabled = true\napi_key_env = \"LONG\"\n"
+    );
+    let err = Config::from_toml(&passthrough, "gw.toml", &lookup).expect_err("needs kept tokens");
+    assert!(err.to_string().contains("keep_tokens"), "{err}");
+    let good = format!("{MINIMAL}[token_api]\nenabled = true\napi_key_env = \"LONG\"\n");
+    let c = Config::from_toml(&good, "gw.toml", &lookup).expect("valid");
+    assert!(c.token_api.api_key.is_some());
+}

@@ -312,6 +312,8 @@ pub(super) fn from_toml(
         start: with_base(&base_path, &start),
         redirect: with_base(&base_path, &redirect),
         health: "/healthz".to_string(),
+        metrics: with_base(&base_path, "/metrics"),
+        api: with_base(&base_path, "/api/v1"),
         landing: if base_path.is_empty() {
             "/".to_string()
         } else {
@@ -454,7 +456,12 @@ pub(super) fn from_toml(
 
     // [documents]
     let mut documents = Vec::new();
-    let reserved = [&routes.start, &routes.redirect, &routes.health];
+    let reserved = [
+        &routes.start,
+        &routes.redirect,
+        &routes.health,
+        &routes.metrics,
+    ];
     for (route, file) in &raw.documents {
         let key = format!("documents.{}", quote_key(route));
         c.route(&key, Some(route), "");
@@ -520,6 +527,15 @@ pub(super) fn from_toml(
         }
     }
 
+    let store = super::store::check(&mut c, &raw.store, &server.data_dir, path, env);
+    let token_api = super::store::token_api(&mut c, &raw.token_api, env);
+    if token_api.api_key.is_some() && !store.keep_tokens {
+        c.error(
+            "token_api.enabled",
+            "the token API needs kept tokens; set [store] keep_tokens = true or turn the API off",
+        );
+    }
+
     if !c.problems.is_empty() {
         return Err(ConfigError {
             problems: c.problems,
@@ -532,6 +548,8 @@ pub(super) fn from_toml(
         routes,
         plugins,
         documents,
+        store,
+        token_api,
         warnings: c.warnings,
     })
 }

@@ -13,8 +13,10 @@ mod result_pages;
 mod router;
 mod server;
 mod tls;
+mod token_api;
 
 pub use documents::{Document, DocumentError, load_documents};
 pub use router::{App, Body};
 pub use server::{Handler, PeerAddr, serve};
 pub use tls::{TlsError, TlsServer, load_certified_key};
+pub use token_api::TokenApi;

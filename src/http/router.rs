@@ -18,7 +18,9 @@ use super::landing;
 use super::rate_limit::{Limits, retry_after_secs};
 use super::result_pages::ResultPages;
 use super::server::PeerAddr;
+use super::token_api::TokenApi;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::oauth::{Flow, fallback_page};
 use crate::plugins::Page;
 
@@ -38,6 +40,10 @@ pub struct App {
     /// Whether browsers reach the gateway over https (served here or by a
     /// TLS proxy in front), so `Strict-Transport-Security` applies.
     hsts: bool,
+    /// The token API, when `[token_api]` is on.
+    token_api: Option<TokenApi>,
+    /// The counters served at the metrics route.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for App {
@@ -55,7 +61,13 @@ fn new_request_id() -> String {
 
 impl App {
     /// The handler for `config`'s routes.
-    pub fn new(config: Arc<Config>, flow: Flow, documents: Vec<Document>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        flow: Flow,
+        documents: Vec<Document>,
+        token_api: Option<TokenApi>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let landing = config
             .server
             .landing_page
@@ -72,6 +84,8 @@ impl App {
                 .collect(),
             landing,
             flow,
+            token_api,
+            metrics,
             config,
         }
     }
@@ -114,6 +128,9 @@ impl App {
     async fn route<B>(&self, req: &Request<B>, request_id: &str) -> (Response<Body>, bool) {
         let routes = &self.config.routes;
         let path = req.uri().path();
+        if let Some(api) = self.token_api.as_ref().filter(|a| a.owns(path)) {
+            return (api.handle(req, request_id).await, true);
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let mut r = text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -199,6 +216,14 @@ impl App {
         }
         if path == routes.health {
             return (text(StatusCode::OK, "ok\n"), true);
+        }
+        if path == routes.metrics {
+            let mut r = Response::new(Body::new(Bytes::from(self.metrics.render())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return (r, true);
         }
         if let Some(doc) = self.documents.get(path) {
             let r = Response::builder()

@@ -36,6 +36,13 @@ pub enum FlowError {
     /// The consumer failed.
     #[error("{0}")]
     Consumer(PluginError),
+    /// The consumer refused the token for good (it is parked as dead).
+    #[error("the consumer did not take the token; it is parked in the outbox")]
+    Undelivered,
+    /// The token store cannot record an exchange, so Notion was not called
+    /// (the code is unused: starting again is safe).
+    #[error("the token store is unavailable: {0}")]
+    Store(String),
     /// Anything else.
     #[error("internal error: {0}")]
     Internal(String),
@@ -55,8 +62,8 @@ impl FlowError {
             }
             FlowError::Notion(NotionError::Timeout(_)) => ErrorKind::NotionTimeout,
             FlowError::Notion(_) => ErrorKind::NotionUnavailable,
-            FlowError::Consumer(_) => ErrorKind::ConsumerFailed,
-            FlowError::Busy | FlowError::Internal(_) => ErrorKind::Internal,
+            FlowError::Consumer(_) | FlowError::Undelivered => ErrorKind::ConsumerFailed,
+            FlowError::Busy | FlowError::Store(_) | FlowError::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -72,7 +79,7 @@ impl FlowError {
             ErrorKind::NotionUnavailable => 502,
             ErrorKind::NotionTimeout => 504,
             ErrorKind::ConsumerFailed | ErrorKind::Internal => match self {
-                FlowError::Busy => 503,
+                FlowError::Busy | FlowError::Store(_) => 503,
                 _ => 500,
             },
         }

@@ -13,9 +13,11 @@ use super::state::{MAX_APP_DATA, StateCodec};
 use crate::clock::SharedClock;
 use crate::config::{Config, StateMode};
 use crate::notion::NotionClient;
-use crate::plugins::contract::{DeliveryReason, ErrorInfo, RedirectError, StateInfo};
-use crate::plugins::{Page, PluginError, Plugins, authorization_of, token_info_of};
+use crate::plugins::contract::{ErrorInfo, RedirectError, StateInfo};
+use crate::plugins::{Page, PluginError, Plugins, authorization_of};
 use crate::secret::SecretBytes;
+use crate::vault::delivery::Delivered;
+use crate::vault::{StoredState, Vault};
 
 /// The start route's answer: where to send the browser, and the binding cookie to set.
 #[derive(Debug, Clone)]
@@ -44,6 +46,7 @@ pub struct Flow {
     binding: BindingCookie,
     notion: NotionClient,
     plugins: Plugins,
+    vault: Arc<Vault>,
     clock: SharedClock,
 }
 
@@ -62,6 +65,7 @@ impl Flow {
         state_key: SecretBytes,
         notion: NotionClient,
         plugins: Plugins,
+        vault: Arc<Vault>,
         clock: SharedClock,
     ) -> Self {
         let n = &config.notion;
@@ -79,6 +83,7 @@ impl Flow {
             binding,
             notion,
             plugins,
+            vault,
             clock,
             config,
         }
@@ -218,25 +223,53 @@ impl Flow {
         let code = params
             .code
             .ok_or_else(|| fail(FlowError::BadRequest("the code is missing")))?;
-        let token = self
+        // Evidence before the call: a crash once Notion has answered is then
+        // counted as a possible loss, never silent. Without a store, Notion
+        // is not called and the unused code costs the user nothing.
+        self.vault
+            .begin_exchange(&exchange_id)
+            .await
+            .map_err(|e| fail(FlowError::Store(e.to_string())))?;
+        let exchanged = self
             .notion
             .exchange_code(&code, &self.config.notion.redirect_uri)
-            .await
-            .map_err(|e| fail(FlowError::Notion(e)))?;
+            .await;
         drop(code);
+        let token = match exchanged {
+            Ok(token) => token,
+            Err(e) => {
+                if e.token_may_exist() {
+                    self.vault.lose_exchange(&exchange_id, &e.to_string()).await;
+                } else {
+                    self.vault.fail_exchange(&exchange_id).await;
+                }
+                return Err(fail(FlowError::Notion(e)));
+            }
+        };
         tracing::info!(request_id, bot_id = %token.bot_id, workspace_id = %token.workspace_id, "Notion issued a token");
-
-        let key = format!("{}:{}", token.bot_id, exchange_id);
-        let info = token_info_of(&token, key, DeliveryReason::New, 1);
-        self.plugins
-            .consumer()
-            .consume_token_info(request_id, &info, &state)
-            .await
-            .map_err(|e| fail(FlowError::Consumer(e)))?;
-        drop(info);
-        tracing::info!(request_id, bot_id = %token.bot_id, "consumer accepted the token");
+        fail::fail_point!("after_token_response");
 
         let authorization = authorization_of(&token);
+        let stored = StoredState::from(&state);
+        let row = match self
+            .vault
+            .commit_new(&token, &exchange_id, stored.clone())
+            .await
+        {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::error!(request_id, "cannot commit the token to the outbox: {e}");
+                self.vault.rescue(token, &exchange_id, stored);
+                return Ok(received_page());
+            }
+        };
+        drop(token);
+        match self.vault.deliver(&self.plugins, &row).await {
+            Delivered::Accepted => {}
+            Delivered::WillRetry => return Ok(received_page()),
+            Delivered::Dead => return Err(fail(FlowError::Undelivered)),
+        }
+
         let page = self
             .plugins
             .view()
@@ -318,6 +351,16 @@ fn success_fallback() -> Page {
         200,
         "Notion connected",
         "Your Notion workspace is connected. You can close this window.",
+    )
+}
+
+/// The page for a token that is safely stored but not yet taken by the
+/// consumer: the truth, without claiming success.
+fn received_page() -> Page {
+    fallback::page(
+        202,
+        "Connection received",
+        "Notion sent your connection and it is safely stored. It is being completed in the background; you can close this window.",
     )
 }
 

@@ -2,7 +2,8 @@
 //! opened in WAL mode with durable (FULL) syncs, its schema brought up to
 //! date by embedded migrations at start.
 //!
-//! Today it holds plugin key-value data ([`keyvalue`]).
+//! It holds plugin key-value data ([`keyvalue`]) and, unless the vault is
+//! configured for PostgreSQL, the token vault's tables (see `crate::vault`).
 
 pub mod keyvalue;
 
@@ -49,7 +50,17 @@ impl Database {
     /// Opens (creating if needed, mode 0600) `<data_dir>/gateway.db` and
     /// migrates it.
     pub async fn open_in(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join(DATABASE_FILE);
+        Self::open_file(&data_dir.join(DATABASE_FILE)).await
+    }
+
+    /// Opens (creating if needed, mode 0600, with its folder) the database
+    /// file at `path` and migrates it.
+    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let data_dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let fail = |reason: String| StoreError::Open {
             path: path.clone(),
             reason,
