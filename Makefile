@@ -71,7 +71,7 @@ test-deps:
 # The integration tests run against release builds: wasmtime's compiler is
 # far slower unoptimised, and `make build` shares the same artifacts.
 test: plugins test-plugins test-deps
-	$(CARGO) test --release --lib --bins --tests
+	$(CARGO) test --release --features failpoints --lib --bins --tests
 	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test -p view-kit -p webhook-consumer --lib
 
 bench: build
@@ -80,7 +80,7 @@ bench: build
 
 lint: setup
 	$(CARGO) fmt --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --all-targets --features failpoints -- -D warnings
 	cd plugins && $(CARGO) fmt --check
 	cd tests/plugins && $(CARGO) fmt --check
 	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings

@@ -116,6 +116,29 @@ async fn click_then(c: &Client, target: Locator<'_>, next: Locator<'_>) {
     c.wait().for_element(next).await.expect("the next page");
 }
 
+/// Clicks a button on the stand-in's consent page and waits until the
+/// browser is back on the gateway's site (the consent page has an `h1` too).
+async fn decide(c: &Client, button: &str) {
+    c.find(Locator::Css(button))
+        .await
+        .expect("element to click")
+        .click()
+        .await
+        .expect("click");
+    let start = Instant::now();
+    while c.current_url().await.expect("url").host_str() == Some("localhost") {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "still on the consent page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("the next page");
+}
+
 /// From the landing page to the stand-in's consent page.
 async fn to_consent(c: &Client, url: &str, prefix: &str) {
     c.goto(&format!("{url}/")).await.expect("landing");
@@ -145,7 +168,7 @@ async fn row02_the_binding_cookie_survives_the_cross_site_return_in_chromium() {
 
     // Allow: the success page, on the gateway's site.
     to_consent(&c, &url, "allow").await;
-    click_then(&c, Locator::Css("#allow"), Locator::Css("h1")).await;
+    decide(&c, "#allow").await;
     let done = c.current_url().await.expect("url");
     assert_eq!(done.host_str(), Some("127.0.0.1"));
     assert_eq!(
@@ -162,7 +185,7 @@ async fn row02_the_binding_cookie_survives_the_cross_site_return_in_chromium() {
 
     // Cancel: the access-denied page.
     to_consent(&c, &url, "cancel").await;
-    click_then(&c, Locator::Css("#cancel"), Locator::Css("h1")).await;
+    decide(&c, "#cancel").await;
     let page = text(&c).await;
     assert!(page.contains("not connected"), "{page}");
     screenshot(&c, "cancel-3-denied.png").await;
@@ -186,7 +209,7 @@ async fn row02_the_binding_cookie_survives_the_cross_site_return_in_chromium() {
         .for_element(Locator::Css("#allow"))
         .await
         .expect("consent page again");
-    click_then(&c, Locator::Css("#allow"), Locator::Css("h1")).await;
+    decide(&c, "#allow").await;
     let page = text(&c).await;
     assert!(
         page.contains("another browser") && !page.contains("Connected to"),

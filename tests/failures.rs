@@ -135,19 +135,32 @@ async fn unreachable_notion_gives_502() {
 }
 
 #[tokio::test]
-async fn consumer_error_gives_the_error_page() {
+async fn consumer_error_keeps_the_token_and_says_it_is_being_completed() {
     let h = Harness::start(Options::faulty("consumer", "error")).await;
     let (status, body) = callback_status_and_body(&h).await;
-    assert_eq!(status, 500);
-    assert!(body.contains("could not be saved"), "{body}");
+    assert_eq!(status, 202, "stored, not yet taken: not a success page");
+    assert!(body.contains("being completed"), "{body}");
     assert_eq!(h.stand_in.token_requests(), 1);
+    let d = h.gateway.vault().deliveries(5).await.expect("deliveries");
+    assert_eq!(
+        (d[0].status.as_str(), d[0].attempts),
+        ("pending", 1),
+        "{d:?}"
+    );
+    assert!(
+        d[0].last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("database is away"),
+        "{d:?}"
+    );
 }
 
 #[tokio::test]
-async fn trapping_consumer_gives_the_error_page_and_the_gateway_keeps_serving() {
+async fn trapping_consumer_keeps_the_token_and_the_gateway_keeps_serving() {
     let h = Harness::start(Options::faulty("consumer", "trap")).await;
     for _ in 0..3 {
-        assert_eq!(callback_status_and_body(&h).await.0, 500);
+        assert_eq!(callback_status_and_body(&h).await.0, 202);
     }
     assert_eq!(h.browser().get(&h.url("/healthz")).await.status(), 200);
 }
@@ -157,7 +170,7 @@ async fn consumer_exhausting_memory_fails_cleanly() {
     let mut o = Options::faulty("consumer", "oom");
     o.plugins.push("memory_limit_mib = 32".into());
     let h = Harness::start(o).await;
-    assert_eq!(callback_status_and_body(&h).await.0, 500);
+    assert_eq!(callback_status_and_body(&h).await.0, 202);
     assert_eq!(h.browser().get(&h.url("/healthz")).await.status(), 200);
 }
 
@@ -191,7 +204,7 @@ async fn endless_loop_is_stopped_by_its_deadline_while_others_are_served() {
         assert_eq!(start.status(), 302);
     }
     let (status, took) = looping.await.expect("join");
-    assert_eq!(status, 500);
+    assert_eq!(status, 202, "stopped, and the token kept for a retry");
     assert!(
         took >= Duration::from_millis(1400) && took < Duration::from_millis(3000),
         "stopped after {took:?}"

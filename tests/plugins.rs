@@ -75,7 +75,7 @@ async fn trapped_instances_return_their_pool_slots() {
     };
     let h = Harness::start(o).await;
     for _ in 0..10 {
-        assert_eq!(h.browser().connect("").await.status(), 500);
+        assert_eq!(h.browser().connect("").await.status(), 202);
     }
     assert_eq!(h.browser().get(&h.url("/healthz")).await.status(), 200);
 }

@@ -67,7 +67,62 @@ pub struct Options {
     pub gateway_tls: Option<TlsFiles>,
     /// Serve the stand-in over HTTPS with these files (at `https://localhost:PORT`).
     pub stand_in_tls: Option<TlsFiles>,
+    /// Lines for `[store]` (see [`Store`]).
+    pub store: Vec<String>,
+    /// Turn the token API on with this key (as `TEST_API_KEY`).
+    pub api_key: Option<String>,
 }
+
+/// The vault's two backends, for tests that must pass on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// The machine's PostgreSQL (trust auth, database `test`).
+pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl Store {
+    pub const BOTH: [Store; 2] = [Store::Sqlite, Store::Postgres];
+
+    /// `[store]` lines for this backend; PostgreSQL gets a fresh schema, so
+    /// tests running at once never see each other's rows.
+    pub fn lines(self) -> Vec<String> {
+        match self {
+            Store::Sqlite => Vec::new(),
+            Store::Postgres => vec![
+                format!("url = \"{POSTGRES_URL}\""),
+                format!("schema = \"{}\"", fresh_schema()),
+            ],
+        }
+    }
+}
+
+/// A schema name no other test uses.
+pub fn fresh_schema() -> String {
+    format!("t_{}", hex_id())
+}
+
+/// 12 random hex digits.
+pub fn hex_id() -> String {
+    let n: u64 = rand_u64();
+    format!("{:012x}", n & 0xffff_ffff_ffff)
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+/// The token API key tests use.
+pub const API_KEY: &str = "test-api-key-0123456789abcdefghijklmnop";
 
 impl Default for Options {
     fn default() -> Self {
@@ -86,6 +141,8 @@ impl Default for Options {
             shared_cache: true,
             gateway_tls: None,
             stand_in_tls: None,
+            store: Vec::new(),
+            api_key: None,
         }
     }
 }
@@ -102,6 +159,14 @@ impl Options {
             view: view.into(),
             ..Self::default()
         }
+    }
+
+    /// These options on `store`, with `extra` `[store]` lines and the token API on.
+    pub fn on(mut self, store: Store, extra: &[&str]) -> Self {
+        self.store = store.lines();
+        self.store.extend(extra.iter().map(|l| l.to_string()));
+        self.api_key = Some(API_KEY.to_string());
+        self
     }
 
     /// These options with the flow routes' rate limits off, for tests that
@@ -139,6 +204,7 @@ pub struct Harness {
     pub clock: ShiftedClock,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    pub gateway: Gateway,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -208,6 +274,14 @@ pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> St
             String::new()
         },
         tail = o.tail,
+    ) + &format!(
+        "\n[store]\n{}\n{}",
+        o.store.join("\n"),
+        if o.api_key.is_some() {
+            "\n[token_api]\nenabled = true\napi_key_env = \"TEST_API_KEY\"\n"
+        } else {
+            ""
+        }
     )
 }
 
@@ -253,13 +327,19 @@ impl Harness {
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, &text).expect("write config");
         let secret = o.client_secret.clone();
-        let env = move |name: &str| (name == "TEST_SECRET").then(|| secret.clone());
+        let api_key = o.api_key.clone();
+        let env = move |name: &str| match name {
+            "TEST_SECRET" => Some(secret.clone()),
+            "TEST_API_KEY" => api_key.clone(),
+            _ => None,
+        };
         let config = Config::from_toml(&text, "gateway.toml", &env).map_err(|e| e.to_string())?;
         let clock = ShiftedClock::default();
         let gw = Gateway::build_with_clock(config, Arc::new(clock.clone()))
             .await
             .map_err(|e| e.to_string())?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let gateway = gw.clone();
         tokio::spawn(async move {
             let _ = gw
                 .serve(listener, async {
@@ -275,6 +355,7 @@ impl Harness {
             clock,
             dir,
             config_path,
+            gateway,
             stop: Some(stop),
         })
     }

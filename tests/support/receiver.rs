@@ -47,7 +47,12 @@ impl Drop for Receiver {
 impl Receiver {
     /// Starts a receiver answering `status` after `delay`.
     pub async fn start(status: u16, delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_at("127.0.0.1:0".parse().expect("addr"), status, delay).await
+    }
+
+    /// Starts a receiver on `addr` (a port that was down until now).
+    pub async fn start_at(addr: std::net::SocketAddr, status: u16, delay: Duration) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();

@@ -2,7 +2,8 @@
 //! as its settings say, so the tests can prove the gateway survives it.
 //!
 //! Settings (`[plugins.settings.faulty]`):
-//! - `consumer`: `ok` (default) | `error` | `trap` | `loop` | `oom`
+//! - `consumer`: `ok` (default) | `error` | `fatal` (a non-retryable error) | `trap` | `loop` | `oom` |
+//!   `trap-before-N` (traps on delivery attempts before attempt N, then accepts)
 //! - `view`: `ok` (default) | `trap` | `loop` | `bad-status` | `hostile-headers` |
 //!   `redirect-to-data` (success answers 303 to the app data, as a careless app would)
 
@@ -41,6 +42,10 @@ fn misbehave(key: &str) -> Result<(), ConsumerError> {
         "error" => Err(ConsumerError {
             message: "the app's database is away".into(),
             retryable: true,
+        }),
+        "fatal" => Err(ConsumerError {
+            message: "this workspace is not allowed".into(),
+            retryable: false,
         }),
         "trap" => panic!("faulty plugin trapping on purpose"),
         "loop" => spin(),
@@ -92,6 +97,13 @@ impl Consumer for Faulty {
             ),
         );
         let _ = state;
+        if let Some(n) = mode("consumer").strip_prefix("trap-before-") {
+            let n: u32 = n.parse().unwrap_or(1);
+            if token.delivery.attempt < n {
+                panic!("faulty plugin trapping on attempt {}", token.delivery.attempt);
+            }
+            return Ok(());
+        }
         misbehave("consumer")
     }
 

@@ -1,0 +1,471 @@
+//! The token vault, on SQLite and on PostgreSQL: tokens sealed at rest (the
+//! canary never appears in the raw file or table), delivered at least once
+//! with retries and dead-lettering, refreshed once however many ask, revoked
+//! and introspected through Notion, and served by the token API.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use notion_oauth_gateway::standin::Fault;
+use notion_oauth_gateway::vault::Vault;
+use support::{API_KEY, Harness, Options, Store};
+
+/// Waits until `check` holds, polling every 50 ms, for at most `limit`.
+async fn eventually<F: AsyncFn() -> bool>(limit: Duration, what: &str, check: F) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The outbox's counts as `status=n` text, e.g. `delivered=1`.
+async fn outbox(vault: &Vault) -> String {
+    let counts = vault.outbox_counts().await.expect("outbox counts");
+    counts
+        .iter()
+        .map(|(s, n)| format!("{s}={n}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The gateway's `/metrics` text.
+async fn metrics(h: &Harness) -> String {
+    h.browser()
+        .get(&h.url("/metrics"))
+        .await
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+fn api(h: &Harness, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, h.url(&format!("/api/v1{path}")))
+        .bearer_auth(API_KEY)
+        .timeout(Duration::from_secs(30))
+}
+
+async fn json(r: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let r = r.send().await.expect("api call");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// Every byte the store holds for the vault, as text: the SQLite files, or
+/// every row of the PostgreSQL schema's vault tables.
+async fn raw_store(h: &Harness, store: Store) -> String {
+    match store {
+        Store::Sqlite => {
+            let mut all = Vec::new();
+            for name in ["gateway.db", "gateway.db-wal"] {
+                if let Ok(bytes) = std::fs::read(h.dir.path().join("data").join(name)) {
+                    all.extend(bytes);
+                }
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        }
+        Store::Postgres => {
+            let pool = sqlx::PgPool::connect(support::POSTGRES_URL)
+                .await
+                .expect("pg");
+            let schema = h.gateway.config().store.backend.clone();
+            let schema = match schema {
+                notion_oauth_gateway::config::StoreBackend::Postgres { schema, .. } => schema,
+                _ => unreachable!(),
+            };
+            let mut all = String::new();
+            for table in ["vault_exchange", "vault_outbox", "vault_connection"] {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as(&format!("SELECT t::text FROM \"{schema}\".{table} t"))
+                        .fetch_all(&pool)
+                        .await
+                        .expect("scan");
+                for (row,) in rows {
+                    all.push_str(&row);
+                    all.push('\n');
+                }
+            }
+            all
+        }
+    }
+}
+
+#[tokio::test]
+async fn row12_tokens_are_sealed_at_rest_and_delivered_once_on_both_stores() {
+    for store in Store::BOTH {
+        let h = Harness::start(Options::default().on(store, &[])).await;
+        let r = h.browser().connect("?data=acct-1").await;
+        assert_eq!(
+            r.status(),
+            200,
+            "{store:?}: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let vault = h.gateway.vault();
+        assert_eq!(outbox(vault).await, "delivered=1", "{store:?}");
+        let connections = vault.connections().await.expect("connections");
+        assert_eq!(connections.len(), 1, "{store:?}");
+        let counts = vault.exchange_counts().await.expect("exchanges");
+        assert_eq!(counts, vec![("committed".to_string(), 1)], "{store:?}");
+
+        // The token API hands out the stored token: it was kept, sealed.
+        let bot = &connections[0].bot_id;
+        let (status, token) = json(api(
+            &h,
+            reqwest::Method::GET,
+            &format!("/connections/{bot}/token"),
+        ))
+        .await;
+        assert_eq!(status, 200, "{store:?}: {token}");
+        let access = token["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string();
+        assert!(access.starts_with("CANARY_TOKEN_"), "{store:?}");
+
+        let raw = raw_store(&h, store).await;
+        assert!(
+            raw.contains(bot.as_str()),
+            "{store:?}: the scan must see the rows"
+        );
+        for canary in ["CANARY_TOKEN_", "CANARY_REFRESH_", "CANARY_CODE_"] {
+            assert!(
+                !raw.contains(canary),
+                "{store:?}: {canary} is stored in the clear"
+            );
+            assert!(
+                !raw.contains(&hex::encode(canary)),
+                "{store:?}: {canary} is stored hex-encoded"
+            );
+        }
+        // Delivered rows keep no sealed copy.
+        assert!(
+            vault
+                .deliveries(10)
+                .await
+                .expect("deliveries")
+                .iter()
+                .all(|d| d.status == "delivered" && d.attempts == 1),
+            "{store:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_that_traps_k_times_gets_the_token_on_attempt_k_plus_1() {
+    for store in Store::BOTH {
+        let mut o = Options::faulty("consumer", "trap-before-4").on(
+            store,
+            &[
+                "delivery_initial_backoff_ms = 50",
+                "delivery_max_backoff_ms = 200",
+            ],
+        );
+        o.api_key = None;
+        let h = Harness::start(o).await;
+        let r = h.browser().connect("").await;
+        assert_eq!(r.status(), 202, "{store:?}: the browser is told the truth");
+        let body = r.text().await.unwrap_or_default();
+        assert!(body.contains("being completed"), "{body}");
+        let vault = h.gateway.vault().clone();
+        eventually(Duration::from_secs(20), "delivered", async || {
+            outbox(&vault).await == "delivered=1"
+        })
+        .await;
+        let d = vault.deliveries(10).await.expect("deliveries");
+        assert_eq!(d.len(), 1, "{store:?}: one token, stored once");
+        assert_eq!(d[0].attempts, 4, "{store:?}: 3 traps, then accepted");
+        let metrics = metrics(&h).await;
+        assert!(
+            metrics.contains("notion_gateway_deliveries_total{outcome=\"retry\"} 3"),
+            "{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_that_never_accepts_is_dead_lettered_after_n_attempts() {
+    let o = Options::faulty("consumer", "trap").on(
+        Store::Sqlite,
+        &[
+            "delivery_max_attempts = 3",
+            "delivery_initial_backoff_ms = 20",
+            "delivery_max_backoff_ms = 40",
+        ],
+    );
+    let h = Harness::start(o).await;
+    assert_eq!(h.browser().connect("").await.status(), 202);
+    let vault = h.gateway.vault().clone();
+    eventually(Duration::from_secs(20), "dead", async || {
+        outbox(&vault).await == "dead=1"
+    })
+    .await;
+    let d = vault.deliveries(10).await.expect("deliveries");
+    assert_eq!(d[0].attempts, 3);
+    assert!(
+        d[0].last_error.as_deref().unwrap_or("").contains("trap"),
+        "{d:?}"
+    );
+    let metrics = metrics(&h).await;
+    assert!(
+        metrics.contains("notion_gateway_deliveries_total{outcome=\"dead\"} 1"),
+        "{metrics}"
+    );
+    // Parked, not lost: the sealed token is still there for an operator.
+    assert!(vault.connections().await.expect("connections").len() == 1);
+}
+
+#[tokio::test]
+async fn a_consumer_that_refuses_for_good_shows_the_error_page_and_parks_the_token() {
+    let h = Harness::start(Options::faulty("consumer", "fatal").on(Store::Sqlite, &[])).await;
+    let r = h.browser().connect("").await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(outbox(h.gateway.vault()).await, "dead=1");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_refreshes_make_one_call_to_notion_on_both_stores() {
+    for store in Store::BOTH {
+        let h = Harness::start(Options::default().on(store, &[])).await;
+        assert_eq!(h.browser().connect("").await.status(), 200);
+        let vault = h.gateway.vault();
+        let bot = vault.connections().await.expect("connections")[0]
+            .bot_id
+            .clone();
+        let (_, before) = json(api(
+            &h,
+            reqwest::Method::GET,
+            &format!("/connections/{bot}/token"),
+        ))
+        .await;
+        // A slow Notion, so every request arrives while the refresh runs.
+        h.stand_in
+            .push_fault(Fault::Delay(Duration::from_millis(600)));
+        let calls = (0..50).map(|_| {
+            let r = api(
+                &h,
+                reqwest::Method::POST,
+                &format!("/connections/{bot}/refresh"),
+            );
+            async move { json(r).await }
+        });
+        let answers = futures_join_all(calls).await;
+        assert_eq!(
+            h.stand_in.refresh_requests(),
+            1,
+            "{store:?}: exactly one refresh reached Notion"
+        );
+        let first = answers[0].1["access_token"].clone();
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "{store:?}: {body}");
+            assert_eq!(
+                body["access_token"], first,
+                "{store:?}: all 50 get the new token"
+            );
+            assert_eq!(body["version"], 2);
+        }
+        assert_ne!(
+            first, before["access_token"],
+            "{store:?}: it is a new token"
+        );
+        // The consumer hears about the refreshed token through the outbox.
+        let v = vault.clone();
+        eventually(Duration::from_secs(10), "refreshed delivered", async || {
+            outbox(&v).await == "delivered=2"
+        })
+        .await;
+        let reasons: Vec<String> = vault
+            .deliveries(10)
+            .await
+            .expect("d")
+            .into_iter()
+            .map(|d| d.reason)
+            .collect();
+        assert!(reasons.contains(&"refreshed".to_string()), "{reasons:?}");
+    }
+}
+
+/// `join_all` without a futures dependency: spawns each and awaits in order.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn revoke_and_introspect_go_through_notion_and_tell_the_consumer() {
+    for store in Store::BOTH {
+        let h = Harness::start(Options::default().on(store, &[])).await;
+        assert_eq!(h.browser().connect("").await.status(), 200);
+        let bot = h.gateway.vault().connections().await.expect("c")[0]
+            .bot_id
+            .clone();
+        let (status, info) = json(api(
+            &h,
+            reqwest::Method::GET,
+            &format!("/connections/{bot}/introspect"),
+        ))
+        .await;
+        assert_eq!(
+            (status, info["active"].as_bool()),
+            (200, Some(true)),
+            "{store:?}: {info}"
+        );
+        let (status, body) = json(api(
+            &h,
+            reqwest::Method::POST,
+            &format!("/connections/{bot}/revoke"),
+        ))
+        .await;
+        assert_eq!(status, 200, "{store:?}: {body}");
+        let (status, body) = json(api(
+            &h,
+            reqwest::Method::GET,
+            &format!("/connections/{bot}/token"),
+        ))
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (410, Some("revoked")),
+            "{store:?}"
+        );
+        let vault = h.gateway.vault().clone();
+        eventually(Duration::from_secs(10), "revoked delivered", async || {
+            outbox(&vault).await == "delivered=2"
+        })
+        .await;
+        let c = vault.connection(&bot).await.expect("c");
+        assert!(c.revoked_at.is_some());
+        // The stand-in no longer accepts the old token either.
+        let raw = raw_store(&h, store).await;
+        assert!(!raw.contains("CANARY_TOKEN_"));
+    }
+}
+
+#[tokio::test]
+async fn the_token_api_needs_its_key_and_is_off_by_default() {
+    let h = Harness::start(Options::default().on(Store::Sqlite, &[])).await;
+    let url = h.url("/api/v1/connections");
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&url).send().await.expect("r").status(), 401);
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth("wrong-key")
+            .send()
+            .await
+            .expect("r")
+            .status(),
+        401
+    );
+    let r = client
+        .get(&url)
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let (status, body) = json(api(&h, reqwest::Method::GET, "/connections/nope/token")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_connection"))
+    );
+
+    let off = Harness::start(Options::default()).await;
+    let r = client
+        .get(off.url("/api/v1/connections"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), 404, "off unless [token_api] enabled");
+}
+
+#[tokio::test]
+async fn pass_through_mode_keeps_no_token_after_delivery() {
+    let mut o = Options::default().on(Store::Sqlite, &["keep_tokens = false"]);
+    o.api_key = None;
+    let h = Harness::start(o).await;
+    assert_eq!(h.browser().connect("").await.status(), 200);
+    let vault = h.gateway.vault();
+    assert_eq!(outbox(vault).await, "delivered=1");
+    assert!(vault.connections().await.expect("c").is_empty());
+    assert!(!raw_store(&h, Store::Sqlite).await.contains("CANARY"));
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_flows_store_and_deliver_each_token_once() {
+    let mut o = Options::default()
+        .without_rate_limits()
+        .on(Store::Postgres, &[]);
+    o.plugins = vec!["max_concurrent = 32".into()];
+    let h = Harness::start(o).await;
+    let flows = (0..200).map(|i| {
+        let b = h.browser();
+        async move {
+            b.connect(&format!("?data=user-{i}"))
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_join_all(flows).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let vault = h.gateway.vault();
+    assert_eq!(outbox(vault).await, "delivered=200", "0 lost, 0 duplicates");
+    assert_eq!(vault.connections().await.expect("c").len(), 200);
+    assert_eq!(h.stand_in.token_requests(), 200, "one exchange per state");
+}
+
+#[tokio::test]
+async fn notion_faults_store_nothing_and_count_what_may_be_lost() {
+    let mut o = Options::default().on(Store::Sqlite, &[]);
+    o.notion = vec!["timeout_ms = 500".into()];
+    let h = Harness::start(o).await;
+    // Answers that rule a token out: recorded as failed.
+    let refused = [
+        Fault::notion_error(500, "internal_server_error", "boom"),
+        Fault::Respond {
+            status: 429,
+            body: b"{}".to_vec(),
+            headers: vec![("retry-after".into(), "2".into())],
+        },
+        Fault::notion_error(400, "invalid_grant", "Invalid code."),
+    ];
+    // Answers after which Notion may hold a token we never saw: counted as
+    // possibly lost, never silent.
+    let unknown = [
+        Fault::Respond {
+            status: 200,
+            body: b"{\"access_token\": \"CANARY_TOKEN_x\"".to_vec(),
+            headers: vec![],
+        },
+        Fault::Delay(Duration::from_millis(1_500)),
+    ];
+    for fault in refused.into_iter().chain(unknown) {
+        h.stand_in.push_fault(fault);
+        let r = h.browser().connect("").await;
+        assert!(r.status().as_u16() >= 400, "{}", r.status());
+    }
+    let vault = h.gateway.vault();
+    assert_eq!(outbox(vault).await, "", "no token was issued to store");
+    assert_eq!(
+        vault.exchange_counts().await.expect("e"),
+        vec![("failed".to_string(), 3), ("lost".to_string(), 2)],
+    );
+    let metrics = metrics(&h).await;
+    assert!(
+        metrics.contains("notion_gateway_tokens_possibly_lost_total 2"),
+        "{metrics}"
+    );
+}
