@@ -469,3 +469,47 @@ async fn notion_faults_store_nothing_and_count_what_may_be_lost() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_callback_replayed_to_another_instance_on_the_same_store_is_refused_before_notion() {
+    let o = Options::default().on(Store::Postgres, &[]);
+    let secret = o.client_secret.clone();
+    let h = Harness::start(o).await;
+    let browser = h.browser();
+    let back = browser.approved("").await;
+    assert_eq!(browser.get(&back).await.status(), 200);
+
+    // A second instance: the same config (state key, redirect URI, schema).
+    let text = std::fs::read_to_string(&h.config_path).expect("config");
+    let env = move |name: &str| match name {
+        "TEST_SECRET" => Some(secret.clone()),
+        "TEST_API_KEY" => Some(API_KEY.to_string()),
+        _ => None,
+    };
+    let config =
+        notion_oauth_gateway::config::Config::from_toml(&text, "b.toml", &env).expect("config");
+    let b = notion_oauth_gateway::Gateway::build(config)
+        .await
+        .expect("second instance");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let b_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { b.serve(listener, std::future::pending()).await });
+
+    // The same browser (its binding cookie) replays the callback there.
+    let replay = back.replace(&h.gateway_url, &format!("http://{b_addr}"));
+    let r = browser.get_once(&replay).await;
+    let page = support::result_location(&r).expect("a 303 to the result page");
+    let r = browser.get_once(&format!("http://{b_addr}{page}")).await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text().await.unwrap_or_default().contains("already used"),
+        "refused as a replay, not for another reason"
+    );
+    assert_eq!(
+        h.stand_in.token_requests(),
+        1,
+        "the code was not sent twice"
+    );
+}

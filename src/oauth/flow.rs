@@ -226,10 +226,15 @@ impl Flow {
         // Evidence before the call: a crash once Notion has answered is then
         // counted as a possible loss, never silent. Without a store, Notion
         // is not called and the unused code costs the user nothing.
-        self.vault
+        // The record doubles as the replay guard across instances.
+        let first = self
+            .vault
             .begin_exchange(&exchange_id)
             .await
             .map_err(|e| fail(FlowError::Store(e.to_string())))?;
+        if !first {
+            return Err(fail(FlowError::ReplayedState));
+        }
         let exchanged = self
             .notion
             .exchange_code(&code, &self.config.notion.redirect_uri)

@@ -12,16 +12,20 @@ use super::{Vault, VaultError};
 
 impl Vault {
     /// Records that the exchange `exchange_id` is about to call Notion.
-    pub async fn begin_exchange(&self, exchange_id: &str) -> Result<(), VaultError> {
-        sqlx::query(
+    /// Returns false when it was recorded before: the state was already used
+    /// (perhaps at another instance sharing the store), so its code must not
+    /// be sent again.
+    pub async fn begin_exchange(&self, exchange_id: &str) -> Result<bool, VaultError> {
+        let inserted = sqlx::query(
             "INSERT INTO vault_exchange (exchange_id, started_at, status) VALUES ($1, $2, 'pending') \
              ON CONFLICT (exchange_id) DO NOTHING",
         )
         .bind(exchange_id)
         .bind(now_ms())
         .execute(self.db.pool())
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     /// Records that Notion issued no token for the exchange (so nothing can be lost).

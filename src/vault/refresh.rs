@@ -121,7 +121,15 @@ impl Vault {
                         None,
                         Some(connection.version),
                     )
-                    .await?;
+                    .await
+                    .inspect_err(|e| {
+                        // Notion rotated the pair; the old refresh token is dead.
+                        self.metrics.tokens_possibly_lost.inc();
+                        tracing::error!(
+                            bot_id,
+                            "REFRESHED TOKEN NOT STORED: Notion issued a new pair but the store refused it ({e}); the connection may need the user to connect again"
+                        );
+                    })?;
                 self.release(&row.id).await;
                 self.metrics.refresh("refreshed");
                 tracing::info!(
