@@ -60,3 +60,18 @@ echo "notion-oauth-gateway bench: ${SECONDS_PER_PHASE}s per phase, ${CONCURRENCY
 target/release/examples/flow-load --gateway "http://127.0.0.1:${GW_PORT}" --stand-in "http://127.0.0.1:${SI_PORT}" \
   --secret "$SECRET" --client-id bench-client --seconds "$SECONDS_PER_PHASE" --concurrency "$CONCURRENCY"
 echo "gateway peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$GW_PID/status")"
+# The loss window: from Notion's answer to the durable outbox commit, read
+# from the gateway's own histogram (bucket upper bounds, so an upper estimate).
+curl -fs "http://127.0.0.1:${GW_PORT}/metrics" | python3 -c '
+import sys
+buckets = []
+for line in sys.stdin:
+    if line.startswith("notion_gateway_outbox_commit_seconds_bucket"):
+        le = line.split("le=\"")[1].split("\"")[0]
+        buckets.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+total = buckets[-1][1] if buckets else 0
+def q(p):
+    return next((le for le, n in buckets if n >= p * total), float("nan"))
+if total:
+    print("outbox commit (Notion answer to durable commit): %d commits, p50 <= %.2f ms, p99 <= %.2f ms" % (total, q(0.5) * 1e3, q(0.99) * 1e3))
+'

@@ -5,6 +5,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(String, String)>;
@@ -24,6 +25,9 @@ pub struct Metrics {
     pub outbox_commit_failures: Counter,
     /// Refreshes, by outcome (`refreshed`, `shared`, `failed`, `lease_timeout`).
     pub refreshes: Family<Labels, Counter>,
+    /// Seconds from Notion's answer to the outbox commit: the window in
+    /// which a crash could lose a token.
+    pub commit_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -34,6 +38,13 @@ impl Default for Metrics {
         let tokens_possibly_lost = Counter::default();
         let outbox_commit_failures = Counter::default();
         let refreshes = Family::<Labels, Counter>::default();
+        // 0.25 ms to ~4 s.
+        let commit_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 15));
+        registry.register(
+            "outbox_commit_seconds",
+            "Seconds from Notion's answer to the outbox commit",
+            commit_seconds.clone(),
+        );
         registry.register(
             "tokens_committed",
             "Tokens committed to the outbox",
@@ -62,6 +73,7 @@ impl Default for Metrics {
             tokens_possibly_lost,
             outbox_commit_failures,
             refreshes,
+            commit_seconds,
         }
     }
 }

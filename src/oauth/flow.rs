@@ -254,6 +254,7 @@ impl Flow {
         tracing::info!(request_id, bot_id = %token.bot_id, workspace_id = %token.workspace_id, "Notion issued a token");
         fail::fail_point!("after_token_response");
 
+        let answered = std::time::Instant::now();
         let authorization = authorization_of(&token);
         let stored = StoredState::from(&state);
         let row = match self
@@ -261,7 +262,11 @@ impl Flow {
             .commit_new(&token, &exchange_id, stored.clone())
             .await
         {
-            Ok(row) => row,
+            Ok(row) => {
+                let window = answered.elapsed().as_secs_f64();
+                self.vault.metrics().commit_seconds.observe(window);
+                row
+            }
             Err(e) => {
                 tracing::error!(request_id, "cannot commit the token to the outbox: {e}");
                 self.vault.rescue(token, &exchange_id, stored);

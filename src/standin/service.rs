@@ -267,7 +267,7 @@ impl StandIn {
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             None => {}
         }
-        if let Err(refused) = self.check_client(
+        if let Some(refused) = self.refusal(
             record.authorization.as_deref(),
             record.notion_version.is_some(),
         ) {
@@ -305,7 +305,7 @@ impl StandIn {
     /// `POST /v1/oauth/revoke` (`revoke`) or `/v1/oauth/introspect`, with
     /// `{"token": …}`: Basic auth and `Notion-Version` as for the token endpoint.
     async fn token_call(&self, req: Request<Incoming>, revoke: bool) -> Response<Body> {
-        let checked = self.check_client(
+        let refused = self.refusal(
             req.headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
@@ -315,7 +315,7 @@ impl StandIn {
             Ok(b) => b,
             Err(r) => return r,
         };
-        if let Err(refused) = checked {
+        if let Some(refused) = refused {
             return refused;
         }
         #[derive(Deserialize)]
@@ -346,20 +346,16 @@ impl StandIn {
 
     /// What every OAuth endpoint checks first: the client's Basic
     /// credentials (401 `invalid_client`) and the `Notion-Version` header
-    /// (400 `missing_version`).
-    fn check_client(
-        &self,
-        authorization: Option<&str>,
-        versioned: bool,
-    ) -> Result<(), Response<Body>> {
+    /// (400 `missing_version`). Returns the refusal, if any.
+    fn refusal(&self, authorization: Option<&str>, versioned: bool) -> Option<Response<Body>> {
         if !self.client_authenticated(authorization) {
-            return Err(json(
+            return Some(json(
                 StatusCode::UNAUTHORIZED,
                 &notion_error_body(401, "invalid_client", "Invalid client credentials."),
             ));
         }
         if !versioned {
-            return Err(json(
+            return Some(json(
                 StatusCode::BAD_REQUEST,
                 &notion_error_body(
                     400,
@@ -368,7 +364,7 @@ impl StandIn {
                 ),
             ));
         }
-        Ok(())
+        None
     }
 
     /// Checks `Basic base64(urlenc(id):urlenc(secret))` (RFC 6749 §2.3.1).

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor as _};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyQueryResult, install_default_drivers};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Executor as _};
 
 use super::error::VaultError;
 use crate::config::StoreBackend;
@@ -41,8 +42,11 @@ impl VaultDb {
                     .await
                     .map_err(|e| VaultError::Store(e.to_string()))?;
                 let url = format!("sqlite:{}", path.display());
+                // SQLite writes one transaction at a time: one connection
+                // queues them fairly, where several would contend for the
+                // file lock in SQLite's sleeping busy handler (long tails).
                 let pool = AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
@@ -100,6 +104,28 @@ impl VaultDb {
     /// The connection pool.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Runs one write that needs no flush of its own: in SQLite with
+    /// `synchronous = NORMAL`, so it survives a process crash (it is in the
+    /// WAL) and the next durable commit flushes it to disk. For writes whose
+    /// loss on a power cut is harmless: the exchange record (evidence only),
+    /// an acknowledgement (the delivery is repeated under the same key).
+    pub(crate) async fn execute_relaxed<'q>(
+        &self,
+        query: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Result<AnyQueryResult, sqlx::Error> {
+        if self.postgres {
+            return query.execute(&self.pool).await;
+        }
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        let result = query.execute(&mut *conn).await;
+        if conn.execute("PRAGMA synchronous = FULL").await.is_err() {
+            // Never hand a relaxed connection back to the pool.
+            drop(conn.detach());
+        }
+        result
     }
 
     /// Whether this is PostgreSQL (shared by several instances).

@@ -16,15 +16,13 @@ impl Vault {
     /// (perhaps at another instance sharing the store), so its code must not
     /// be sent again.
     pub async fn begin_exchange(&self, exchange_id: &str) -> Result<bool, VaultError> {
-        let inserted = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO vault_exchange (exchange_id, started_at, status) VALUES ($1, $2, 'pending') \
              ON CONFLICT (exchange_id) DO NOTHING",
         )
         .bind(exchange_id)
-        .bind(now_ms())
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
+        .bind(now_ms());
+        let inserted = self.db.execute_relaxed(insert).await?.rows_affected();
         Ok(inserted == 1)
     }
 
@@ -45,15 +43,14 @@ impl Vault {
     }
 
     async fn finish_exchange(&self, exchange_id: &str, status: &str) {
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE vault_exchange SET status = $1, finished_at = $2 \
              WHERE exchange_id = $3 AND status = 'pending'",
         )
         .bind(status)
         .bind(now_ms())
-        .bind(exchange_id)
-        .execute(self.db.pool())
-        .await;
+        .bind(exchange_id);
+        let done = self.db.execute_relaxed(update).await;
         if let Err(e) = done {
             tracing::warn!(exchange_id, "cannot record how an exchange ended: {e}");
         }

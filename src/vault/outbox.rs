@@ -315,14 +315,13 @@ impl Vault {
 
     /// Records a delivery the consumer accepted: the sealed copy is deleted.
     pub(crate) async fn acknowledge(&self, row: &OutboxRow) -> Result<(), VaultError> {
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE vault_outbox SET status = 'delivered', token = NULL, attempts = attempts + 1, \
              finished_at = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $2",
         )
         .bind(now_ms())
-        .bind(&row.id)
-        .execute(self.db.pool())
-        .await?;
+        .bind(&row.id);
+        self.db.execute_relaxed(update).await?;
         Ok(())
     }
 
