@@ -513,3 +513,29 @@ async fn a_callback_replayed_to_another_instance_on_the_same_store_is_refused_be
         "the code was not sent twice"
     );
 }
+
+#[tokio::test]
+async fn a_request_cut_off_mid_exchange_still_stores_and_delivers_the_token() {
+    // The request's own deadline passes while Notion is still answering (as
+    // when the browser gives up): the hand-off runs on and the token lands.
+    let mut o = Options::default().on(Store::Sqlite, &[]);
+    o.server.push("request_timeout_ms = 300".into());
+    let h = Harness::start(o).await;
+    let browser = h.browser();
+    let back = browser.approved("").await;
+    h.stand_in
+        .push_fault(Fault::Delay(Duration::from_millis(900)));
+    let r = browser.get_once(&back).await;
+    assert_eq!(r.status(), 503, "the browser was told to try again");
+    let vault = h.gateway.vault().clone();
+    eventually(
+        Duration::from_secs(10),
+        "delivered after the cut",
+        async || outbox(&vault).await == "delivered=1",
+    )
+    .await;
+    assert_eq!(
+        vault.exchange_counts().await.expect("e"),
+        vec![("committed".to_string(), 1)]
+    );
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::binding::BindingCookie;
 use super::error::FlowError;
 use super::fallback;
+use super::handoff::{HandOff, HandedOff};
 use super::params::{CallbackParams, MAX_PASSTHROUGH_STATE};
 use super::replay::{Claim, ReplayGuard};
 use super::return_to::is_local_path;
@@ -14,9 +15,8 @@ use crate::clock::SharedClock;
 use crate::config::{Config, StateMode};
 use crate::notion::NotionClient;
 use crate::plugins::contract::{ErrorInfo, RedirectError, StateInfo};
-use crate::plugins::{Page, PluginError, Plugins, authorization_of};
+use crate::plugins::{Page, PluginError, Plugins};
 use crate::secret::SecretBytes;
-use crate::vault::delivery::Delivered;
 use crate::vault::{StoredState, Vault};
 
 /// The start route's answer: where to send the browser, and the binding cookie to set.
@@ -223,62 +223,19 @@ impl Flow {
         let code = params
             .code
             .ok_or_else(|| fail(FlowError::BadRequest("the code is missing")))?;
-        // Evidence before the call: a crash once Notion has answered is then
-        // counted as a possible loss, never silent. Without a store, Notion
-        // is not called and the unused code costs the user nothing.
-        // The record doubles as the replay guard across instances.
-        let first = self
-            .vault
-            .begin_exchange(&exchange_id)
-            .await
-            .map_err(|e| fail(FlowError::Store(e.to_string())))?;
-        if !first {
-            return Err(fail(FlowError::ReplayedState));
-        }
-        let exchanged = self
-            .notion
-            .exchange_code(&code, &self.config.notion.redirect_uri)
-            .await;
-        drop(code);
-        let token = match exchanged {
-            Ok(token) => token,
-            Err(e) => {
-                if e.token_may_exist() {
-                    self.vault.lose_exchange(&exchange_id, &e.to_string()).await;
-                } else {
-                    self.vault.fail_exchange(&exchange_id).await;
-                }
-                return Err(fail(FlowError::Notion(e)));
-            }
+        let handoff = HandOff {
+            notion: self.notion.clone(),
+            vault: self.vault.clone(),
+            plugins: self.plugins.clone(),
+            redirect_uri: self.config.notion.redirect_uri.clone(),
+            request_id: request_id.to_string(),
+            exchange_id,
+            state: StoredState::from(&state),
         };
-        tracing::info!(request_id, bot_id = %token.bot_id, workspace_id = %token.workspace_id, "Notion issued a token");
-        fail::fail_point!("after_token_response");
-
-        let answered = std::time::Instant::now();
-        let authorization = authorization_of(&token);
-        let stored = StoredState::from(&state);
-        let row = match self
-            .vault
-            .commit_new(&token, &exchange_id, stored.clone())
-            .await
-        {
-            Ok(row) => {
-                let window = answered.elapsed().as_secs_f64();
-                self.vault.metrics().commit_seconds.observe(window);
-                row
-            }
-            Err(e) => {
-                tracing::error!(request_id, "cannot commit the token to the outbox: {e}");
-                self.vault.rescue(token, &exchange_id, stored);
-                return Ok(received_page());
-            }
+        let authorization = match handoff.run(code).await.map_err(fail)? {
+            HandedOff::Accepted(authorization) => *authorization,
+            HandedOff::Received => return Ok(received_page()),
         };
-        drop(token);
-        match self.vault.deliver(&self.plugins, &row).await {
-            Delivered::Accepted => {}
-            Delivered::WillRetry => return Ok(received_page()),
-            Delivered::Dead => return Err(fail(FlowError::Undelivered)),
-        }
 
         let page = self
             .plugins

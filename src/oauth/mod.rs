@@ -9,6 +9,7 @@ mod binding;
 mod error;
 mod fallback;
 mod flow;
+mod handoff;
 mod key;
 mod params;
 mod replay;
