@@ -100,7 +100,10 @@ impl Consumer for Faulty {
         if let Some(n) = mode("consumer").strip_prefix("trap-before-") {
             let n: u32 = n.parse().unwrap_or(1);
             if token.delivery.attempt < n {
-                panic!("faulty plugin trapping on attempt {}", token.delivery.attempt);
+                panic!(
+                    "faulty plugin trapping on attempt {}",
+                    token.delivery.attempt
+                );
             }
             return Ok(());
         }
