@@ -32,6 +32,24 @@ impl Secret {
     }
 }
 
+/// Serializes a secret's value, for `#[serde(serialize_with = ...)]` on the
+/// few records whose purpose is to carry it (a token sealed into the vault, a
+/// token handed to the app by the token API).
+pub fn serialize_exposed<S: serde::Serializer>(value: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(value.expose())
+}
+
+/// [`serialize_exposed`] for an optional secret.
+pub fn serialize_exposed_option<S: serde::Serializer>(
+    value: &Option<Secret>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_some(v.expose()),
+        None => s.serialize_none(),
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

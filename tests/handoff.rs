@@ -168,14 +168,7 @@ async fn stand_in_for(redirect_uris: Vec<String>) -> (Arc<StandIn>, SocketAddr) 
 
 /// `tokens list` of a config, as text.
 fn tokens_list(config: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(["tokens", "list", "--config"])
-        .arg(config)
-        .env("TEST_SECRET", SECRET)
-        .env("TEST_API_KEY", API_KEY)
-        .output()
-        .expect("tokens list");
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    cli(config, &["tokens", "list"])
 }
 
 fn webhook_options(receiver: SocketAddr, store: Store, extra: &[&str]) -> Options {

@@ -11,7 +11,10 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TokenResponse {
     /// The bearer token for Notion's API.
-    #[serde(deserialize_with = "secret", serialize_with = "expose")]
+    #[serde(
+        deserialize_with = "secret",
+        serialize_with = "crate::secret::serialize_exposed"
+    )]
     pub access_token: Secret,
     /// Always `bearer`.
     #[serde(default = "bearer")]
@@ -20,7 +23,7 @@ pub struct TokenResponse {
     #[serde(
         default,
         deserialize_with = "optional_secret",
-        serialize_with = "expose_optional"
+        serialize_with = "crate::secret::serialize_exposed_option"
     )]
     pub refresh_token: Option<Secret>,
     /// The authorization's identity.
@@ -59,18 +62,6 @@ fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secr
     Ok(Option::<String>::deserialize(d)?
         .filter(|v| !v.is_empty())
         .map(Secret::new))
-}
-
-/// Writes a secret's value: only for sealing it into the vault.
-fn expose<S: serde::Serializer>(value: &Secret, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(value.expose())
-}
-
-fn expose_optional<S: serde::Serializer>(value: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(v) => s.serialize_some(v.expose()),
-        None => s.serialize_none(),
-    }
 }
 
 /// The `owner` of an authorization.

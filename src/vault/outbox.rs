@@ -237,22 +237,14 @@ impl Vault {
         let held: Vec<Rescued> = std::mem::take(&mut *super::lock(&self.rescued));
         let mut still = Vec::new();
         for r in held {
-            let id = format!("{}:{}", r.token.bot_id, r.exchange_id);
             match self
-                .commit(
-                    &r.token,
-                    &id,
-                    DeliveryReason::New,
-                    &r.state,
-                    Some(&r.exchange_id),
-                    None,
-                )
+                .commit_new(&r.token, &r.exchange_id, r.state.clone())
                 .await
             {
-                Ok(_) => {
+                Ok(row) => {
                     tracing::info!(bot_id = %r.token.bot_id, "a rescued token reached the outbox");
                     self.held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                    self.release(&id).await;
+                    self.release(&row.id).await;
                 }
                 Err(_) => still.push(r),
             }

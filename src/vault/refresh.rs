@@ -48,7 +48,7 @@ impl Freshness {
 #[derive(Debug, Serialize)]
 pub struct CurrentToken {
     /// The bearer token.
-    #[serde(serialize_with = "expose")]
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
     pub access_token: Secret,
     /// Always `bearer`.
     pub token_type: String,
@@ -60,10 +60,6 @@ pub struct CurrentToken {
     pub version: i64,
     /// When it was obtained (ms since the epoch).
     pub obtained_at: i64,
-}
-
-fn expose<S: serde::Serializer>(value: &Secret, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(value.expose())
 }
 
 fn current(c: &Connection, t: TokenResponse) -> CurrentToken {
