@@ -160,6 +160,7 @@ impl Demo {
             client_secret: secret.clone(),
             redirect_uris: vec![redirect_uri],
             canaries: false,
+            any_code: false,
         };
         let (stand_in, stand_in_addr) = standin::spawn(stand_in_config, options.stand_in_listen)
             .await
@@ -187,6 +188,8 @@ impl Demo {
 
     /// Serves the gateway until `shutdown` completes.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        self.gateway.serve(self.listener, shutdown).await
+        self.gateway.serve(self.listener, shutdown).await?;
+        self.gateway.shutdown().await;
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::delivery::{DeliveryService, Keeper};
 use crate::http::{App, Body, DocumentError, TlsError, TlsServer, TokenApi, load_documents, serve};
 use crate::metrics::Metrics;
 use crate::notion::{NotionClient, NotionError};
@@ -46,8 +47,8 @@ pub struct Gateway {
     config: Arc<Config>,
     plugins: Plugins,
     tls: Option<Arc<TlsServer>>,
-    vault: Arc<Vault>,
-    _worker: Arc<Worker>,
+    keeper: Arc<Keeper>,
+    worker: Arc<Worker>,
     _watcher: Option<Arc<PluginWatcher>>,
 }
 
@@ -86,7 +87,7 @@ impl Gateway {
         let key = load_state_key(&config.notion.state_key)?;
         let notion = NotionClient::new(&config.notion)?;
         let metrics = Arc::new(Metrics::default());
-        let vault = Arc::new(Vault::open(&config.store, metrics.clone()).await?);
+        let vault = Arc::new(Vault::open(&config.store).await?);
         let plugins = Plugins::load(&config)
             .await
             .map_err(GatewayError::Plugins)?;
@@ -111,24 +112,20 @@ impl Gateway {
         } else {
             None
         };
-        let stop = Arc::new(tokio::sync::Notify::new());
-        vault.spawn_worker(plugins.clone(), notion.clone(), stop.clone());
-        let token_api = config.token_api.api_key.as_ref().map(|key| {
-            TokenApi::new(
-                config.routes.api.clone(),
-                key,
-                vault.clone(),
-                notion.clone(),
-            )
-        });
-        let flow = Flow::new(
-            config.clone(),
-            key,
-            notion,
+        let keeper = Arc::new(Keeper::new(vault, notion, metrics.clone()));
+        let delivery = Arc::new(DeliveryService::new(
+            keeper.clone(),
             plugins.clone(),
-            vault.clone(),
-            clock,
-        );
+            config.notion.redirect_uri.clone(),
+        ));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        delivery.spawn_worker(stop.clone());
+        let token_api = config
+            .token_api
+            .api_key
+            .as_ref()
+            .map(|key| TokenApi::new(config.routes.api.clone(), key, keeper.clone()));
+        let flow = Flow::new(config.clone(), key, plugins.clone(), delivery, clock);
         let app = Arc::new(App::new(
             config.clone(),
             flow,
@@ -141,8 +138,8 @@ impl Gateway {
             config,
             plugins,
             tls,
-            vault,
-            _worker: Arc::new(Worker { stop }),
+            keeper,
+            worker: Arc::new(Worker { stop }),
             _watcher: watcher,
         })
     }
@@ -180,9 +177,22 @@ impl Gateway {
         &self.plugins
     }
 
-    /// The token vault.
+    /// The token vault (its store: counts, connections, deliveries).
     pub fn vault(&self) -> &Arc<Vault> {
-        &self.vault
+        self.keeper.vault()
+    }
+
+    /// The keeper of tokens: refresh, revoke, tokens held in memory.
+    pub fn keeper(&self) -> &Arc<Keeper> {
+        &self.keeper
+    }
+
+    /// Stops the delivery worker and waits for work that must finish once
+    /// started: in-flight hand-offs, refreshes, revocations and the
+    /// worker's last pass (which commits tokens held in memory, if it can).
+    pub async fn shutdown(&self) {
+        self.worker.stop.notify_one();
+        self.keeper.finish().await;
     }
 
     /// The config it was built from.

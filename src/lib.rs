@@ -17,6 +17,7 @@
 pub mod clock;
 pub mod config;
 pub mod data_dir;
+pub mod delivery;
 pub mod demo;
 pub mod gateway;
 pub mod html;

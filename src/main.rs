@@ -97,6 +97,10 @@ enum Command {
         /// A redirect URI to accept (repeat for several).
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
+        /// Redeem any code once, issued or not (for load tests that replay
+        /// callbacks without the consent page).
+        #[arg(long)]
+        any_code: bool,
     },
 }
 
@@ -212,7 +216,17 @@ fn main() -> ExitCode {
                 client_id,
                 client_secret_env,
                 redirect_uris,
-            } => stand_in(listen, client_id, &client_secret_env, redirect_uris).await,
+                any_code,
+            } => {
+                stand_in(
+                    listen,
+                    client_id,
+                    &client_secret_env,
+                    redirect_uris,
+                    any_code,
+                )
+                .await
+            }
         }
     });
     match result {
@@ -285,7 +299,13 @@ async fn serve(path: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
     tracing::info!(address = %listener.local_addr()?, "serving");
     gateway.serve(listener, shutdown_signal()).await?;
-    tracing::info!("stopped");
+    // Work that must finish once started (a token from Notion, a refresh)
+    // is awaited; a second signal stops at once, and the vault's recovery
+    // covers what was in flight.
+    tokio::select! {
+        () = gateway.shutdown() => tracing::info!("stopped"),
+        () = shutdown_signal() => tracing::warn!("stopped at once on a second signal"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -416,6 +436,7 @@ async fn stand_in(
     client_id: String,
     secret_env: &str,
     redirect_uris: Vec<String>,
+    any_code: bool,
 ) -> anyhow::Result<ExitCode> {
     let secret = std::env::var(secret_env).with_context(|| {
         format!("set {secret_env} to the client secret the stand-in should accept")
@@ -425,6 +446,7 @@ async fn stand_in(
         client_secret: Secret::new(secret),
         redirect_uris,
         canaries: false,
+        any_code,
     };
     let (_stand_in, addr) = standin::spawn(config, listen)
         .await

@@ -92,7 +92,7 @@ impl Process {
             .arg(&setup.config)
             .env("TEST_SECRET", SECRET)
             .env("TEST_API_KEY", API_KEY)
-            .env("NOG_LOG", "info,notion_oauth_gateway::vault=debug")
+            .env("NOG_LOG", "info,notion_oauth_gateway::delivery=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         match failpoints {
@@ -159,6 +159,7 @@ async fn stand_in_for(redirect_uris: Vec<String>) -> (Arc<StandIn>, SocketAddr) 
             client_secret: Secret::new(SECRET),
             redirect_uris,
             canaries: true,
+            any_code: false,
         },
         "127.0.0.1:0".parse().expect("addr"),
     )
@@ -303,7 +304,7 @@ async fn a_webhook_that_is_down_then_back_gets_the_token_once() {
     let receiver = Receiver::start_at(down, 200, Duration::ZERO).await;
     let vault = h.gateway.vault().clone();
     let start = Instant::now();
-    while vault.outbox_counts().await.expect("o") != vec![("delivered".to_string(), 1)] {
+    while vault.store().outbox_counts().await.expect("o") != vec![("delivered".to_string(), 1)] {
         assert!(start.elapsed() < Duration::from_secs(20), "not delivered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -312,7 +313,7 @@ async fn a_webhook_that_is_down_then_back_gets_the_token_once() {
         (1, 1),
         "delivered once the webhook is back"
     );
-    let d = vault.deliveries(5).await.expect("d");
+    let d = vault.store().deliveries(5).await.expect("d");
     assert!(d[0].attempts >= 2, "{d:?}");
 }
 
@@ -396,7 +397,7 @@ async fn postgres_going_away_while_a_token_arrives_loses_nothing() {
     assert_eq!(status, 202, "the token is held, and the browser told so");
     let vault = h.gateway.vault().clone();
     assert_eq!(
-        vault.rescued_count(),
+        h.gateway.keeper().held_count(),
         1,
         "held in memory while the store is away"
     );
@@ -404,7 +405,7 @@ async fn postgres_going_away_while_a_token_arrives_loses_nothing() {
     proxy.set_down(false);
     let start = Instant::now();
     loop {
-        if let Ok(counts) = vault.outbox_counts().await
+        if let Ok(counts) = vault.store().outbox_counts().await
             && counts == vec![("delivered".to_string(), 1)]
         {
             break;
@@ -415,9 +416,9 @@ async fn postgres_going_away_while_a_token_arrives_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(vault.rescued_count(), 0);
+    assert_eq!(h.gateway.keeper().held_count(), 0);
     assert_eq!(
-        vault.connections().await.expect("c").len(),
+        vault.store().connections().await.expect("c").len(),
         1,
         "0 lost, 0 duplicates"
     );

@@ -22,7 +22,7 @@ async fn eventually<F: AsyncFn() -> bool>(limit: Duration, what: &str, check: F)
 
 /// The outbox's counts as `status=n` text, e.g. `delivered=1`.
 async fn outbox(vault: &Vault) -> String {
-    let counts = vault.outbox_counts().await.expect("outbox counts");
+    let counts = vault.store().outbox_counts().await.expect("outbox counts");
     counts
         .iter()
         .map(|(s, n)| format!("{s}={n}"))
@@ -105,9 +105,9 @@ async fn row12_tokens_are_sealed_at_rest_and_delivered_once_on_both_stores() {
         );
         let vault = h.gateway.vault();
         assert_eq!(outbox(vault).await, "delivered=1", "{store:?}");
-        let connections = vault.connections().await.expect("connections");
+        let connections = vault.store().connections().await.expect("connections");
         assert_eq!(connections.len(), 1, "{store:?}");
-        let counts = vault.exchange_counts().await.expect("exchanges");
+        let counts = vault.store().exchange_counts().await.expect("exchanges");
         assert_eq!(counts, vec![("committed".to_string(), 1)], "{store:?}");
 
         // The token API hands out the stored token: it was kept, sealed.
@@ -143,6 +143,7 @@ async fn row12_tokens_are_sealed_at_rest_and_delivered_once_on_both_stores() {
         // Delivered rows keep no sealed copy.
         assert!(
             vault
+                .store()
                 .deliveries(10)
                 .await
                 .expect("deliveries")
@@ -174,7 +175,7 @@ async fn a_consumer_that_traps_k_times_gets_the_token_on_attempt_k_plus_1() {
             outbox(&vault).await == "delivered=1"
         })
         .await;
-        let d = vault.deliveries(10).await.expect("deliveries");
+        let d = vault.store().deliveries(10).await.expect("deliveries");
         assert_eq!(d.len(), 1, "{store:?}: one token, stored once");
         assert_eq!(d[0].attempts, 4, "{store:?}: 3 traps, then accepted");
         let metrics = metrics(&h).await;
@@ -202,7 +203,7 @@ async fn a_consumer_that_never_accepts_is_dead_lettered_after_n_attempts() {
         outbox(&vault).await == "dead=1"
     })
     .await;
-    let d = vault.deliveries(10).await.expect("deliveries");
+    let d = vault.store().deliveries(10).await.expect("deliveries");
     assert_eq!(d[0].attempts, 3);
     assert!(
         d[0].last_error.as_deref().unwrap_or("").contains("trap"),
@@ -214,7 +215,15 @@ async fn a_consumer_that_never_accepts_is_dead_lettered_after_n_attempts() {
         "{metrics}"
     );
     // Parked, not lost: the sealed token is still there for an operator.
-    assert!(vault.connections().await.expect("connections").len() == 1);
+    assert!(
+        vault
+            .store()
+            .connections()
+            .await
+            .expect("connections")
+            .len()
+            == 1
+    );
 }
 
 #[tokio::test]
@@ -231,7 +240,7 @@ async fn fifty_concurrent_refreshes_make_one_call_to_notion_on_both_stores() {
         let h = Harness::start(Options::default().on(store, &[])).await;
         assert_eq!(h.browser().connect("").await.status(), 200);
         let vault = h.gateway.vault();
-        let bot = vault.connections().await.expect("connections")[0]
+        let bot = vault.store().connections().await.expect("connections")[0]
             .bot_id
             .clone();
         let (_, before) = json(api(
@@ -277,6 +286,7 @@ async fn fifty_concurrent_refreshes_make_one_call_to_notion_on_both_stores() {
         })
         .await;
         let reasons: Vec<String> = vault
+            .store()
             .deliveries(10)
             .await
             .expect("d")
@@ -306,7 +316,7 @@ async fn revoke_and_introspect_go_through_notion_and_tell_the_consumer() {
     for store in Store::BOTH {
         let h = Harness::start(Options::default().on(store, &[])).await;
         assert_eq!(h.browser().connect("").await.status(), 200);
-        let bot = h.gateway.vault().connections().await.expect("c")[0]
+        let bot = h.gateway.vault().store().connections().await.expect("c")[0]
             .bot_id
             .clone();
         let (status, info) = json(api(
@@ -343,7 +353,12 @@ async fn revoke_and_introspect_go_through_notion_and_tell_the_consumer() {
             outbox(&vault).await == "delivered=2"
         })
         .await;
-        let c = vault.connection(&bot).await.expect("c");
+        let c = vault
+            .store()
+            .connection(&bot)
+            .await
+            .expect("c")
+            .expect("kept");
         assert!(c.revoked_at.is_some());
         // The stand-in no longer accepts the old token either.
         let raw = raw_store(&h, store).await;
@@ -399,7 +414,7 @@ async fn pass_through_mode_keeps_no_token_after_delivery() {
     assert_eq!(h.browser().connect("").await.status(), 200);
     let vault = h.gateway.vault();
     assert_eq!(outbox(vault).await, "delivered=1");
-    assert!(vault.connections().await.expect("c").is_empty());
+    assert!(vault.store().connections().await.expect("c").is_empty());
     assert!(!raw_store(&h, Store::Sqlite).await.contains("CANARY"));
 }
 
@@ -423,7 +438,7 @@ async fn two_hundred_concurrent_flows_store_and_deliver_each_token_once() {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let vault = h.gateway.vault();
     assert_eq!(outbox(vault).await, "delivered=200", "0 lost, 0 duplicates");
-    assert_eq!(vault.connections().await.expect("c").len(), 200);
+    assert_eq!(vault.store().connections().await.expect("c").len(), 200);
     assert_eq!(h.stand_in.token_requests(), 200, "one exchange per state");
 }
 
@@ -460,7 +475,7 @@ async fn notion_faults_store_nothing_and_count_what_may_be_lost() {
     let vault = h.gateway.vault();
     assert_eq!(outbox(vault).await, "", "no token was issued to store");
     assert_eq!(
-        vault.exchange_counts().await.expect("e"),
+        vault.store().exchange_counts().await.expect("e"),
         vec![("failed".to_string(), 3), ("lost".to_string(), 2)],
     );
     let metrics = metrics(&h).await;
@@ -535,7 +550,7 @@ async fn a_request_cut_off_mid_exchange_still_stores_and_delivers_the_token() {
     )
     .await;
     assert_eq!(
-        vault.exchange_counts().await.expect("e"),
+        vault.store().exchange_counts().await.expect("e"),
         vec![("committed".to_string(), 1)]
     );
 }

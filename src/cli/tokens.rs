@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use notion_oauth_gateway::config::Config;
+use notion_oauth_gateway::delivery::{Freshness, Keeper};
 use notion_oauth_gateway::metrics::Metrics;
 use notion_oauth_gateway::notion::NotionClient;
-use notion_oauth_gateway::vault::{Connection, Freshness, Vault};
+use notion_oauth_gateway::vault::{Connection, Vault};
 
 /// What to do with the vault's tokens.
 #[derive(Debug, Subcommand)]
@@ -37,9 +38,7 @@ pub(crate) enum TokensCommand {
 
 /// Opens the vault of `config`.
 pub(crate) async fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
-    Ok(Arc::new(
-        Vault::open(&config.store, Arc::new(Metrics::default())).await?,
-    ))
+    Ok(Arc::new(Vault::open(&config.store).await?))
 }
 
 fn describe(c: &Connection) -> String {
@@ -73,9 +72,11 @@ fn totals(counts: &[(String, i64)]) -> String {
 pub(crate) async fn run(config: &Config, command: TokensCommand) -> anyhow::Result<ExitCode> {
     let vault = open(config).await?;
     let notion = NotionClient::new(&config.notion)?;
+    let keeper = Arc::new(Keeper::new(vault, notion, Arc::new(Metrics::default())));
+    let store = keeper.store();
     match command {
         TokensCommand::List => {
-            let connections = vault.connections().await?;
+            let connections = store.connections().await?;
             if !config.store.keep_tokens {
                 println!("note: [store] keep_tokens = false, so no connection is kept");
             }
@@ -83,11 +84,11 @@ pub(crate) async fn run(config: &Config, command: TokensCommand) -> anyhow::Resu
                 println!("{}", describe(c));
             }
             println!("{} connection(s)", connections.len());
-            println!("deliveries: {}", totals(&vault.outbox_counts().await?));
-            println!("exchanges: {}", totals(&vault.exchange_counts().await?));
+            println!("deliveries: {}", totals(&store.outbox_counts().await?));
+            println!("exchanges: {}", totals(&store.exchange_counts().await?));
         }
         TokensCommand::Show { bot_id, introspect } => {
-            let c = vault.connection(&bot_id).await?;
+            let c = keeper.connection(&bot_id).await?;
             println!("bot_id:         {}", c.bot_id);
             println!("workspace_id:   {}", c.workspace_id);
             println!(
@@ -110,18 +111,18 @@ pub(crate) async fn run(config: &Config, command: TokensCommand) -> anyhow::Resu
                 }
             );
             if introspect {
-                let i = vault.introspect(&notion, &bot_id).await?;
+                let i = keeper.introspect(&bot_id).await?;
                 println!("notion_active:  {}", i.active);
             }
         }
         TokensCommand::Refresh { bot_id } => {
-            let t = vault
-                .current_token(&notion, &bot_id, Freshness::refreshed_now())
+            let t = keeper
+                .current_token(&bot_id, Freshness::refreshed_now())
                 .await?;
             println!("refreshed {}: now version {}", t.bot_id, t.version);
         }
         TokensCommand::Revoke { bot_id } => {
-            vault.revoke(&notion, &bot_id).await?;
+            keeper.revoke(&bot_id).await?;
             println!("revoked {bot_id}");
         }
     }

@@ -21,16 +21,16 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::router::Body;
-use crate::notion::{NotionClient, NotionError};
+use crate::delivery::{Freshness, Keeper};
+use crate::notion::NotionError;
 use crate::secret::Secret;
-use crate::vault::{Freshness, Vault, VaultError};
+use crate::vault::VaultError;
 
 /// The token API, mounted under its prefix.
 pub struct TokenApi {
     prefix: String,
     key_digest: [u8; 32],
-    vault: Arc<Vault>,
-    notion: NotionClient,
+    keeper: Arc<Keeper>,
 }
 
 impl std::fmt::Debug for TokenApi {
@@ -43,12 +43,11 @@ impl std::fmt::Debug for TokenApi {
 
 impl TokenApi {
     /// The API at `prefix`, accepting `key`.
-    pub fn new(prefix: String, key: &Secret, vault: Arc<Vault>, notion: NotionClient) -> Self {
+    pub fn new(prefix: String, key: &Secret, keeper: Arc<Keeper>) -> Self {
         Self {
             prefix,
             key_digest: Sha256::digest(key.expose().as_bytes()).into(),
-            vault,
-            notion,
+            keeper,
         }
     }
 
@@ -85,34 +84,36 @@ impl TokenApi {
         let method = req.method();
         let result = match (method, parts.as_slice()) {
             (&Method::GET, ["connections"]) => self
-                .vault
+                .keeper
+                .store()
                 .connections()
                 .await
+                .map_err(VaultError::from)
                 .map(|c| json(StatusCode::OK, &serde_json::json!({ "connections": c }))),
             (&Method::GET, ["connections", bot, "token"]) => {
                 let want = self
-                    .vault
+                    .keeper
                     .config()
                     .refresh_after
                     .map_or(Freshness::Stored, Freshness::YoungerThan);
-                self.vault
-                    .current_token(&self.notion, bot, want)
+                self.keeper
+                    .current_token(bot, want)
                     .await
                     .map(|t| json(StatusCode::OK, &t))
             }
             (&Method::POST, ["connections", bot, "refresh"]) => self
-                .vault
-                .current_token(&self.notion, bot, Freshness::refreshed_now())
+                .keeper
+                .current_token(bot, Freshness::refreshed_now())
                 .await
                 .map(|t| json(StatusCode::OK, &t)),
             (&Method::GET, ["connections", bot, "introspect"]) => self
-                .vault
-                .introspect(&self.notion, bot)
+                .keeper
+                .introspect(bot)
                 .await
                 .map(|i| json(StatusCode::OK, &i)),
             (&Method::POST, ["connections", bot, "revoke"]) => self
-                .vault
-                .revoke(&self.notion, bot)
+                .keeper
+                .revoke(bot)
                 .await
                 .map(|()| json(StatusCode::OK, &serde_json::json!({ "revoked": true }))),
             (_, ["connections"] | ["connections", _, "token" | "introspect"]) => {

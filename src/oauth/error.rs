@@ -1,6 +1,7 @@
 //! Every way a flow can fail, with the status, the error kind the view gets,
 //! and the sentence the user reads. The mapping lives here, in one place.
 
+use crate::delivery::HandOffError;
 use crate::notion::NotionError;
 use crate::plugins::PluginError;
 use crate::plugins::contract::ErrorKind;
@@ -128,6 +129,18 @@ impl From<super::state::StateError> for FlowError {
             super::state::StateError::Invalid => FlowError::InvalidState,
             super::state::StateError::Expired => FlowError::ExpiredState,
             super::state::StateError::WrongBrowser => FlowError::BrowserMismatch,
+        }
+    }
+}
+
+impl From<HandOffError> for FlowError {
+    fn from(e: HandOffError) -> Self {
+        match e {
+            HandOffError::Store(why) => Self::Store(why),
+            HandOffError::Replayed => Self::ReplayedState,
+            HandOffError::Notion(e) => Self::Notion(e),
+            HandOffError::Undelivered => Self::Undelivered,
+            HandOffError::Internal(why) => Self::Internal(why),
         }
     }
 }

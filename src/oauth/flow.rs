@@ -6,18 +6,16 @@ use std::sync::Arc;
 use super::binding::BindingCookie;
 use super::error::FlowError;
 use super::fallback;
-use super::handoff::{HandOff, HandedOff};
 use super::params::{CallbackParams, MAX_PASSTHROUGH_STATE};
 use super::replay::{Claim, ReplayGuard};
 use super::return_to::is_local_path;
 use super::state::{MAX_APP_DATA, StateCodec};
 use crate::clock::SharedClock;
 use crate::config::{Config, StateMode};
-use crate::notion::NotionClient;
+use crate::delivery::{DeliveryService, HandOff, HandedOff};
 use crate::plugins::contract::{ErrorInfo, RedirectError, StateInfo};
 use crate::plugins::{Page, PluginError, Plugins};
 use crate::secret::SecretBytes;
-use crate::vault::{StoredState, Vault};
 
 /// The start route's answer: where to send the browser, and the binding cookie to set.
 #[derive(Debug, Clone)]
@@ -44,9 +42,8 @@ pub struct Flow {
     codec: StateCodec,
     replay: ReplayGuard,
     binding: BindingCookie,
-    notion: NotionClient,
     plugins: Plugins,
-    vault: Arc<Vault>,
+    delivery: Arc<DeliveryService>,
     clock: SharedClock,
 }
 
@@ -63,9 +60,8 @@ impl Flow {
     pub fn new(
         config: Arc<Config>,
         state_key: SecretBytes,
-        notion: NotionClient,
         plugins: Plugins,
-        vault: Arc<Vault>,
+        delivery: Arc<DeliveryService>,
         clock: SharedClock,
     ) -> Self {
         let n = &config.notion;
@@ -81,9 +77,8 @@ impl Flow {
             codec,
             replay: ReplayGuard::new(),
             binding,
-            notion,
             plugins,
-            vault,
+            delivery,
             clock,
             config,
         }
@@ -224,15 +219,12 @@ impl Flow {
             .code
             .ok_or_else(|| fail(FlowError::BadRequest("the code is missing")))?;
         let handoff = HandOff {
-            notion: self.notion.clone(),
-            vault: self.vault.clone(),
-            plugins: self.plugins.clone(),
-            redirect_uri: self.config.notion.redirect_uri.clone(),
             request_id: request_id.to_string(),
             exchange_id,
-            state: StoredState::from(&state),
+            state: state.clone(),
         };
-        let authorization = match handoff.run(code).await.map_err(fail)? {
+        let handed = self.delivery.hand_off(handoff, code).await;
+        let authorization = match handed.map_err(|e| fail(e.into()))? {
             HandedOff::Accepted(authorization) => *authorization,
             HandedOff::Received => return Ok(received_page()),
         };

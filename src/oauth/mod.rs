@@ -9,7 +9,6 @@ mod binding;
 mod error;
 mod fallback;
 mod flow;
-mod handoff;
 mod key;
 mod params;
 mod replay;

@@ -37,6 +37,9 @@ pub struct StandInConfig {
     /// Issue codes and tokens named `CANARY_CODE_…`, `CANARY_TOKEN_…` and
     /// `CANARY_REFRESH_…`, so a test can prove none of them leaks.
     pub canaries: bool,
+    /// Redeem any code once, issued or not, for load tests that replay
+    /// callbacks without going through the consent page (off by default).
+    pub any_code: bool,
 }
 
 /// Binds the stand-in on `addr` and serves it in the background until the

@@ -61,7 +61,7 @@ impl StandIn {
     /// A stand-in accepting the client in `config`.
     pub fn new(config: StandInConfig) -> Self {
         Self {
-            tokens: Mutex::new(Tokens::new(config.canaries)),
+            tokens: Mutex::new(Tokens::new(config.canaries, config.any_code)),
             config,
             faults: Mutex::new(VecDeque::new()),
             token_requests: AtomicUsize::new(0),

@@ -69,18 +69,34 @@ pub(crate) struct Tokens {
     refresh: HashMap<String, String>,
     /// access tokens that work -> bot id
     access: HashMap<String, String>,
+    /// Redeem codes it never issued (load tests).
+    any_code: bool,
 }
 
 impl Tokens {
-    /// An empty store; `canaries` names codes and tokens `CANARY_…`.
-    pub(crate) fn new(canaries: bool) -> Self {
+    /// An empty store; `canaries` names codes and tokens `CANARY_…`;
+    /// `any_code` redeems codes it never issued (once each).
+    pub(crate) fn new(canaries: bool, any_code: bool) -> Self {
         Self {
             prefixes: if canaries { CANARIES } else { NOTION },
             workspace_id: uuid(),
             codes: HashMap::new(),
             refresh: HashMap::new(),
             access: HashMap::new(),
+            any_code,
         }
+    }
+
+    /// Takes `code` as issued now for `redirect_uri` (`any_code` mode).
+    fn issue_unseen(&mut self, code: &str, redirect_uri: &str) {
+        self.codes.insert(
+            code.to_string(),
+            IssuedCode {
+                redirect_uri: redirect_uri.to_string(),
+                issued: Instant::now(),
+                used: false,
+            },
+        );
     }
 
     /// Issues a code for a redirect URI.
@@ -110,6 +126,9 @@ impl Tokens {
         code: &str,
         redirect_uri: Option<&str>,
     ) -> Result<Value, GrantError> {
+        if self.any_code && !self.codes.contains_key(code) {
+            self.issue_unseen(code, redirect_uri.unwrap_or_default());
+        }
         let issued = self
             .codes
             .get_mut(code)
@@ -185,7 +204,7 @@ mod tests {
 
     #[test]
     fn codes_are_single_use_and_bound_to_their_redirect_uri() {
-        let mut t = Tokens::new(false);
+        let mut t = Tokens::new(false, false);
         let code = t.issue_code("http://127.0.0.1/cb");
         assert!(t.redeem_code(&code, Some("http://127.0.0.1/cb")).is_ok());
         assert_eq!(
@@ -204,8 +223,26 @@ mod tests {
     }
 
     #[test]
+    fn any_code_mode_redeems_unseen_codes_once_and_only_in_that_mode() {
+        let mut strict = Tokens::new(false, false);
+        assert!(strict.redeem_code("made-up", Some("https://a/cb")).is_err());
+        let mut any = Tokens::new(false, true);
+        let first = any
+            .redeem_code("made-up", Some("https://a/cb"))
+            .expect("redeemed");
+        let second = any
+            .redeem_code("other", Some("https://a/cb"))
+            .expect("redeemed");
+        assert_ne!(first["bot_id"], second["bot_id"], "each its own bot_id");
+        assert!(
+            any.redeem_code("made-up", Some("https://a/cb")).is_err(),
+            "once"
+        );
+    }
+
+    #[test]
     fn refresh_tokens_rotate() {
-        let mut t = Tokens::new(false);
+        let mut t = Tokens::new(false, false);
         let code = t.issue_code("u");
         let first = t.redeem_code(&code, Some("u")).expect("granted");
         let old = first["refresh_token"]

@@ -1,6 +1,7 @@
 //! What can go wrong in the vault. No variant ever carries a token.
 
-use super::cipher::CipherError;
+use super::sealer::CipherError;
+use super::store::StoreError;
 use crate::notion::NotionError;
 
 /// Why a vault operation failed.
@@ -45,8 +46,8 @@ pub enum VaultError {
     Notion(#[from] NotionError),
 }
 
-impl From<sqlx::Error> for VaultError {
-    fn from(e: sqlx::Error) -> Self {
+impl From<StoreError> for VaultError {
+    fn from(e: StoreError) -> Self {
         Self::Store(e.to_string())
     }
 }

@@ -314,6 +314,7 @@ impl Harness {
             ),
             redirect_uris: vec![redirect_uri.clone()],
             canaries: true,
+            any_code: false,
         };
         let any_addr = "127.0.0.1:0".parse().expect("addr");
         let (stand_in, stand_in_addr) = match &o.stand_in_tls {

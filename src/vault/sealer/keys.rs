@@ -8,9 +8,9 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use super::cipher::{KEY_BYTES, KeyRing};
-use super::error::VaultError;
 use crate::config::VaultKeySource;
 use crate::secret::SecretBytes;
+use crate::vault::VaultError;
 
 /// Loads the key ring `source` names (creating the generated file if needed).
 pub fn load(source: &VaultKeySource) -> Result<KeyRing, VaultError> {

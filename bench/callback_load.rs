@@ -1,0 +1,251 @@
+//! Callback load generator for `make bench` (see bench/run.sh, which starts
+//! the servers): the redirect path alone, as Notion's redirect would hit it.
+//!
+//! First it pre-issues (state, binding cookie) pairs through the gateway's
+//! start route, then replays each pair once against the callback with a
+//! fresh code, over a fixed number of keep-alive connections, for a bounded
+//! time; the stand-in (`stand-in --any-code`) redeems any code with its own
+//! bot id and tokens. Pointed at the bare forwarder (bench/forwarder.rs) it
+//! sends the same requests, which the forwarder turns into the same token
+//! POST. Prints callbacks/s, p50/p99, and, given `--pid`, the CPU the
+//! server used per callback (from /proc/PID/stat before and after).
+//!
+//! Run: cargo run --release --example callback-load -- --target URL --gateway URL --name NAME
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+
+struct Args {
+    /// Where callbacks go (the gateway, or the forwarder).
+    target: String,
+    /// The gateway whose start route issues the pairs.
+    gateway: String,
+    name: String,
+    seconds: u64,
+    connections: usize,
+    callbacks: usize,
+    pid: Option<u32>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = Args {
+        target: String::new(),
+        gateway: String::new(),
+        name: "callbacks".into(),
+        seconds: 10,
+        connections: 32,
+        callbacks: 40_000,
+        pid: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--target" => a.target = value,
+            "--gateway" => a.gateway = value,
+            "--name" => a.name = value,
+            "--seconds" => a.seconds = value.parse()?,
+            "--connections" => a.connections = value.parse()?,
+            "--callbacks" => a.callbacks = value.parse()?,
+            "--pid" => a.pid = Some(value.parse()?),
+            _ => bail!("unknown flag {flag}"),
+        }
+    }
+    if a.target.is_empty() || a.gateway.is_empty() {
+        bail!(
+            "usage: callback-load --target URL --gateway URL [--name N] [--seconds N] [--connections N] [--callbacks N] [--pid PID]"
+        );
+    }
+    Ok(a)
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    sender: http1::SendRequest<Empty<Bytes>>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(base: &str) -> Result<Self> {
+        let url = url::Url::parse(base)?;
+        let host = format!(
+            "{}:{}",
+            url.host_str().context("no host")?,
+            url.port_or_known_default().context("no port")?
+        );
+        let stream = tokio::net::TcpStream::connect(&host).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(Self { sender, host })
+    }
+
+    /// GET `path`; returns the status and the response's headers.
+    async fn get(&mut self, path: &str, cookie: Option<&str>) -> Result<(u16, hyper::HeaderMap)> {
+        self.sender.ready().await?;
+        let mut req = hyper::Request::get(path).header(hyper::header::HOST, &self.host);
+        if let Some(cookie) = cookie {
+            req = req.header(hyper::header::COOKIE, cookie);
+        }
+        let response = self.sender.send_request(req.body(Empty::new())?).await?;
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        body.collect().await?;
+        Ok((status, parts.headers))
+    }
+}
+
+/// A pre-issued pair: the state for the query, the cookie to send.
+struct Pair {
+    state: String,
+    cookie: String,
+}
+
+async fn issue(conn: &mut Conn) -> Result<Pair> {
+    let (status, headers) = conn.get("/auth/notion/start", None).await?;
+    if status != 302 {
+        bail!("the start route answered {status}");
+    }
+    let location = headers
+        .get(hyper::header::LOCATION)
+        .context("no location")?
+        .to_str()?;
+    let state = url::Url::parse(location)?
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .context("no state")?;
+    let cookie = headers
+        .get(hyper::header::SET_COOKIE)
+        .context("no binding cookie")?
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok(Pair { state, cookie })
+}
+
+/// Issues `n` pairs over `connections` connections.
+async fn issue_pairs(a: &Args) -> Result<Vec<Pair>> {
+    let per = a.callbacks.div_ceil(a.connections);
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections {
+        let gateway = a.gateway.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&gateway).await?;
+            let mut pairs = Vec::with_capacity(per);
+            for _ in 0..per {
+                pairs.push(issue(&mut conn).await?);
+            }
+            anyhow::Ok(pairs)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    all.truncate(a.callbacks);
+    Ok(all)
+}
+
+/// utime + stime of `pid`, in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit_once(')').context("bad stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); the name (field 2) is cut off above.
+    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
+    // USER_HZ is 100 on Linux.
+    Ok((utime + stime) / 100.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let a = parse_args()?;
+    let pairs = Arc::new(issue_pairs(&a).await?);
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = a.pid.map(cpu_seconds).transpose()?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(a.seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections {
+        let (pairs, next, target) = (pairs.clone(), next.clone(), a.target.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(pair) = pairs.get(i) else { break };
+                let path = format!(
+                    "/auth/notion/redirect?code=bench-{i}-{}&state={}",
+                    std::process::id(),
+                    pair.state
+                );
+                let t = Instant::now();
+                match conn.get(&path, Some(&pair.cookie)).await {
+                    Ok((status, _)) if (200..400).contains(&status) && status != 202 => {
+                        latencies.push(t.elapsed());
+                    }
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        conn = Conn::open(&target).await?;
+                    }
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await??;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    let cpu = match (a.pid, cpu_before) {
+        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
+        _ => None,
+    };
+    latencies.sort();
+    let n = latencies.len();
+    let rate = n as f64 / elapsed.as_secs_f64();
+    let cpu_text = cpu.map_or(String::new(), |c| {
+        format!(
+            "  cpu {:.3} ms/callback",
+            c * 1e3 / (n + errors).max(1) as f64
+        )
+    });
+    // One line, read by bench/run.sh: name, then key=value pairs.
+    println!(
+        "{:<28} {:>7.0} callbacks/s  p50 {:>6.2} ms  p99 {:>6.2} ms{cpu_text}  ({n} ok, {errors} failed, {} connections)",
+        a.name,
+        rate,
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        a.connections,
+    );
+    if errors > 0 && n == 0 {
+        bail!("every callback failed");
+    }
+    Ok(())
+}

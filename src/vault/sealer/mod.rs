@@ -1,0 +1,94 @@
+//! The sealer: every token the vault keeps is sealed with AES-256-GCM under
+//! the newest key of a ring ([`cipher`]) read from the configured source
+//! ([`keys`]), and bound to the row that holds it, so a sealed value moved to
+//! another row does not open. It knows nothing of SQL or of plugins.
+
+pub mod cipher;
+pub mod keys;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+pub use cipher::{CipherError, KeyRing};
+
+use super::VaultError;
+use crate::config::VaultKeySource;
+use crate::notion::TokenResponse;
+use crate::secret::SecretBytes;
+
+/// Where a sealed token lives; its name is the associated data of the seal.
+#[derive(Debug, Clone, Copy)]
+pub enum Row<'a> {
+    /// An outbox row, by its idempotency key.
+    Outbox(&'a str),
+    /// A kept connection, by its bot id.
+    Connection(&'a str),
+}
+
+impl Row<'_> {
+    /// The associated data that binds a sealed value to this row.
+    pub fn aad(&self) -> String {
+        match self {
+            Self::Outbox(id) => format!("outbox/{id}"),
+            Self::Connection(bot_id) => format!("connection/{bot_id}"),
+        }
+    }
+}
+
+/// The key ring of one process, read again when a value sealed under an
+/// unknown key turns up (another process rotated the keys).
+pub struct Sealer {
+    keys: ArcSwap<KeyRing>,
+    source: VaultKeySource,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("keys", &self.key_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// Loads the keys `source` names (creating the generated key file if needed).
+    pub fn load(source: &VaultKeySource) -> Result<Self, VaultError> {
+        Ok(Self {
+            keys: ArcSwap::from_pointee(keys::load(source)?),
+            source: source.clone(),
+        })
+    }
+
+    /// The ids of the keys, newest first (safe to show).
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.load().key_ids()
+    }
+
+    /// The ring as it is now.
+    pub fn ring(&self) -> Arc<KeyRing> {
+        self.keys.load_full()
+    }
+
+    /// Seals a token for `row`.
+    pub fn seal(&self, token: &TokenResponse, row: Row<'_>) -> Result<Vec<u8>, VaultError> {
+        Ok(self
+            .keys
+            .load()
+            .seal(&token.to_sealable(), row.aad().as_bytes())?)
+    }
+
+    /// Opens a token sealed for `row`; on an unknown key, reads the keys
+    /// again once.
+    pub fn open(&self, sealed: &[u8], row: Row<'_>) -> Result<TokenResponse, VaultError> {
+        let aad = row.aad();
+        let plain: SecretBytes = match self.keys.load().open(sealed, aad.as_bytes()) {
+            Err(CipherError::UnknownKey(_)) => {
+                self.keys.store(Arc::new(keys::load(&self.source)?));
+                self.keys.load().open(sealed, aad.as_bytes())?
+            }
+            other => other?,
+        };
+        TokenResponse::parse(plain.expose()).map_err(|_| VaultError::Corrupt(aad))
+    }
+}

@@ -1,0 +1,516 @@
+//! Everything the store does, as data ([`Op`]) and as SQL ([`apply`]): the
+//! only place in the gateway that knows the vault's tables. An op runs on
+//! whatever [`Sql`] a backend hands it: inside the writer's batch
+//! transaction for writes, on a reader connection for reads.
+
+use super::StoreError;
+use super::records::{
+    Claimed, Commit, Committed, Connection, DeliveryRecord, Reason, SealedTable, Table,
+};
+use super::sql::{Param, Row, Sql};
+
+/// One thing to do in the store.
+#[derive(Debug)]
+pub(crate) enum Op {
+    // Writes.
+    /// Records a code exchange about to call Notion (once per state).
+    BeginExchange { id: String, now: i64 },
+    /// Ends a pending exchange (`failed` or `lost`).
+    FinishExchange {
+        id: String,
+        status: &'static str,
+        now: i64,
+    },
+    /// Records a refresh about to call Notion.
+    BeginRefresh {
+        id: String,
+        bot_id: String,
+        now: i64,
+    },
+    /// Ends a pending refresh (`failed` or `lost`).
+    FinishRefresh {
+        id: String,
+        status: &'static str,
+        now: i64,
+    },
+    /// Marks exchanges or refreshes pending since before `before` as lost.
+    SweepLost { table: Table, before: i64, now: i64 },
+    /// Commits a token (outbox, connection, exchange or refresh) atomically.
+    Commit(Box<Commit>),
+    /// Claims due deliveries.
+    Claim {
+        owner: String,
+        now: i64,
+        until: i64,
+        limit: i64,
+    },
+    /// Extends a delivery's lease held by `owner`.
+    RenewDelivery {
+        id: String,
+        owner: String,
+        until: i64,
+    },
+    /// Lets a claimed delivery go without an attempt.
+    ReleaseDelivery { id: String, owner: String },
+    /// Records a delivery the consumer accepted, if `owner` still holds it.
+    Acknowledge { id: String, owner: String, now: i64 },
+    /// Records a failed attempt, if `owner` still holds it: due again at
+    /// `next_at`, or dead.
+    Reschedule {
+        id: String,
+        owner: String,
+        error: String,
+        next_at: Option<i64>,
+        now: i64,
+    },
+    /// Takes a connection's lease unless another owner holds it.
+    AcquireLease {
+        bot_id: String,
+        owner: String,
+        now: i64,
+        until: i64,
+    },
+    /// Extends a connection's lease held by `owner`.
+    RenewLease {
+        bot_id: String,
+        owner: String,
+        until: i64,
+    },
+    /// Gives a connection's lease back.
+    ReleaseLease { bot_id: String, owner: String },
+    /// Marks a connection revoked and deletes its sealed token.
+    MarkRevoked { bot_id: String, now: i64 },
+    /// Replaces one sealed value, if it is still `old`.
+    Reseal {
+        table: SealedTable,
+        key: String,
+        old: Vec<u8>,
+        new: Vec<u8>,
+    },
+    // Reads.
+    /// Every connection, newest first.
+    Connections,
+    /// One connection and its sealed current token.
+    Connection { bot_id: String },
+    /// Rows by status.
+    Counts { table: Table },
+    /// The latest deliveries, newest first.
+    Deliveries { limit: i64 },
+    /// Every sealed value of a table, with its row's key.
+    Sealed { table: SealedTable },
+}
+
+/// What an op gave back.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// How many rows a write changed.
+    Changed(u64),
+    /// How a commit went.
+    Committed(Committed),
+    /// Ids a sweep marked.
+    Ids(Vec<String>),
+    /// Claimed deliveries.
+    Claimed(Vec<Claimed>),
+    /// Connections.
+    Connections(Vec<Connection>),
+    /// One connection and its sealed token, if it exists.
+    Connection(Option<(Connection, Option<Vec<u8>>)>),
+    /// `(status, rows)` pairs.
+    Counts(Vec<(String, i64)>),
+    /// Delivery records.
+    Deliveries(Vec<DeliveryRecord>),
+    /// `(key, sealed)` pairs.
+    Sealed(Vec<(String, Vec<u8>)>),
+}
+
+impl Op {
+    /// Whether the op's write must be flushed to disk before its caller
+    /// hears back. Evidence (exchange and refresh records), leases and
+    /// acknowledgements need not: they survive a process crash in the
+    /// write-ahead log, a power cut at worst repeats a delivery under the
+    /// same idempotency key, and the next durable commit flushes them.
+    pub(crate) fn durable(&self) -> bool {
+        matches!(
+            self,
+            Self::Commit(_)
+                | Self::Reschedule { .. }
+                | Self::MarkRevoked { .. }
+                | Self::Reseal { .. }
+        )
+    }
+
+    /// Whether the op only reads.
+    pub(crate) fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Self::Connections
+                | Self::Connection { .. }
+                | Self::Counts { .. }
+                | Self::Deliveries { .. }
+                | Self::Sealed { .. }
+        )
+    }
+}
+
+fn connection_of(r: &mut Row) -> Result<Connection, StoreError> {
+    Ok(Connection {
+        bot_id: r.text(0)?,
+        workspace_id: r.text(1)?,
+        workspace_name: r.opt_text(2)?,
+        owner_user_id: r.opt_text(3)?,
+        version: r.int(4)?,
+        created_at: r.int(5)?,
+        updated_at: r.int(6)?,
+        revoked_at: r.opt_int(7)?,
+    })
+}
+
+fn claimed_of(r: &mut Row) -> Result<Claimed, StoreError> {
+    Ok(Claimed {
+        id: r.text(0)?,
+        bot_id: r.text(1)?,
+        reason: Reason::of(&r.text(2)?),
+        sealed: r.opt_blob(3)?,
+        state: r.text(4)?,
+        attempts: u32::try_from(r.int(5)?).unwrap_or(u32::MAX),
+    })
+}
+
+fn counts_of(rows: Vec<Row>) -> Result<Vec<(String, i64)>, StoreError> {
+    rows.into_iter()
+        .map(|mut r| Ok((r.text(0)?, r.int(1)?)))
+        .collect()
+}
+
+/// Runs `op` on `db`.
+pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreError> {
+    use Param::Int;
+    let changed = |n: u64| Ok(Done::Changed(n));
+    match op {
+        Op::BeginExchange { id, now } => changed(
+            db.execute(
+                "INSERT INTO vault_exchange (exchange_id, started_at, status) VALUES ($1, $2, 'pending') \
+                 ON CONFLICT (exchange_id) DO NOTHING",
+                &[id.into(), (*now).into()],
+            )
+            .await?,
+        ),
+        Op::FinishExchange { id, status, now } => changed(
+            db.execute(
+                "UPDATE vault_exchange SET status = $1, finished_at = $2 \
+                 WHERE exchange_id = $3 AND status = 'pending'",
+                &[(*status).into(), (*now).into(), id.into()],
+            )
+            .await?,
+        ),
+        Op::BeginRefresh { id, bot_id, now } => changed(
+            db.execute(
+                "INSERT INTO vault_refresh (id, bot_id, started_at, status) VALUES ($1, $2, $3, 'pending') \
+                 ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, status = 'pending', finished_at = NULL",
+                &[id.into(), bot_id.into(), (*now).into()],
+            )
+            .await?,
+        ),
+        Op::FinishRefresh { id, status, now } => changed(
+            db.execute(
+                "UPDATE vault_refresh SET status = $1, finished_at = $2 WHERE id = $3 AND status = 'pending'",
+                &[(*status).into(), (*now).into(), id.into()],
+            )
+            .await?,
+        ),
+        Op::SweepLost { table, before, now } => {
+            let sql = match table {
+                Table::Exchange => {
+                    "UPDATE vault_exchange SET status = 'lost', finished_at = $1 \
+                     WHERE status = 'pending' AND started_at < $2 RETURNING exchange_id"
+                }
+                Table::Refresh => {
+                    "UPDATE vault_refresh SET status = 'lost', finished_at = $1 \
+                     WHERE status = 'pending' AND started_at < $2 RETURNING id"
+                }
+                Table::Outbox => return Ok(Done::Ids(Vec::new())),
+            };
+            let rows = db.query(sql, &[(*now).into(), (*before).into()]).await?;
+            let ids = rows.into_iter().map(|mut r| r.text(0));
+            Ok(Done::Ids(ids.collect::<Result<_, _>>()?))
+        }
+        Op::Commit(c) => commit(db, c).await,
+        Op::Claim {
+            owner,
+            now,
+            until,
+            limit,
+        } => {
+            let rows = db
+                .query(
+                    "UPDATE vault_outbox SET lease_owner = $1, lease_until = $2 \
+                     WHERE id IN (SELECT id FROM vault_outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+                       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4) \
+                     AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+                     RETURNING id, bot_id, reason, token, state, attempts",
+                    &[owner.into(), (*until).into(), (*now).into(), (*limit).into()],
+                )
+                .await?;
+            let claimed = rows.into_iter().map(|mut r| claimed_of(&mut r));
+            Ok(Done::Claimed(claimed.collect::<Result<_, _>>()?))
+        }
+        Op::RenewDelivery { id, owner, until } => changed(
+            db.execute(
+                "UPDATE vault_outbox SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'pending'",
+                &[(*until).into(), id.into(), owner.into()],
+            )
+            .await?,
+        ),
+        Op::ReleaseDelivery { id, owner } => changed(
+            db.execute(
+                "UPDATE vault_outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+                &[id.into(), owner.into()],
+            )
+            .await?,
+        ),
+        Op::Acknowledge { id, owner, now } => changed(
+            db.execute(
+                "UPDATE vault_outbox SET status = 'delivered', token = NULL, attempts = attempts + 1, \
+                 finished_at = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL \
+                 WHERE id = $2 AND lease_owner = $3 AND status = 'pending'",
+                &[(*now).into(), id.into(), owner.into()],
+            )
+            .await?,
+        ),
+        Op::Reschedule {
+            id,
+            owner,
+            error,
+            next_at,
+            now,
+        } => changed(
+            db.execute(
+                "UPDATE vault_outbox SET attempts = attempts + 1, last_error = $1, \
+                 status = $2, next_attempt_at = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $5 AND lease_owner = $6 AND status = 'pending'",
+                &[
+                    error.into(),
+                    if next_at.is_some() { "pending" } else { "dead" }.into(),
+                    next_at.unwrap_or(0).into(),
+                    Int(if next_at.is_some() { None } else { Some(*now) }),
+                    id.into(),
+                    owner.into(),
+                ],
+            )
+            .await?,
+        ),
+        Op::AcquireLease {
+            bot_id,
+            owner,
+            now,
+            until,
+        } => changed(
+            db.execute(
+                "UPDATE vault_connection SET lease_owner = $1, lease_until = $2 WHERE bot_id = $3 \
+                 AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $1)",
+                &[owner.into(), (*until).into(), bot_id.into(), (*now).into()],
+            )
+            .await?,
+        ),
+        Op::RenewLease {
+            bot_id,
+            owner,
+            until,
+        } => changed(
+            db.execute(
+                "UPDATE vault_connection SET lease_until = $1 WHERE bot_id = $2 AND lease_owner = $3",
+                &[(*until).into(), bot_id.into(), owner.into()],
+            )
+            .await?,
+        ),
+        Op::ReleaseLease { bot_id, owner } => changed(
+            db.execute(
+                "UPDATE vault_connection SET lease_owner = NULL, lease_until = NULL WHERE bot_id = $1 AND lease_owner = $2",
+                &[bot_id.into(), owner.into()],
+            )
+            .await?,
+        ),
+        Op::MarkRevoked { bot_id, now } => changed(
+            db.execute(
+                "UPDATE vault_connection SET token = NULL, revoked_at = $1, version = version + 1 WHERE bot_id = $2",
+                &[(*now).into(), bot_id.into()],
+            )
+            .await?,
+        ),
+        Op::Reseal {
+            table,
+            key,
+            old,
+            new,
+        } => {
+            let sql = match table {
+                SealedTable::Connection => {
+                    "UPDATE vault_connection SET token = $1 WHERE bot_id = $2 AND token = $3"
+                }
+                SealedTable::Outbox => {
+                    "UPDATE vault_outbox SET token = $1 WHERE id = $2 AND token = $3"
+                }
+            };
+            changed(
+                db.execute(sql, &[new.as_slice().into(), key.into(), old.as_slice().into()])
+                    .await?,
+            )
+        }
+        Op::Connections => {
+            let rows = db
+                .query(
+                    "SELECT bot_id, workspace_id, workspace_name, owner_user_id, version, created_at, updated_at, revoked_at \
+                     FROM vault_connection ORDER BY created_at DESC, bot_id",
+                    &[],
+                )
+                .await?;
+            let all = rows.into_iter().map(|mut r| connection_of(&mut r));
+            Ok(Done::Connections(all.collect::<Result<_, _>>()?))
+        }
+        Op::Connection { bot_id } => {
+            let mut rows = db
+                .query(
+                    "SELECT bot_id, workspace_id, workspace_name, owner_user_id, version, created_at, updated_at, revoked_at, token \
+                     FROM vault_connection WHERE bot_id = $1",
+                    &[bot_id.into()],
+                )
+                .await?;
+            match rows.pop() {
+                None => Ok(Done::Connection(None)),
+                Some(mut r) => {
+                    let c = connection_of(&mut r)?;
+                    let sealed = r.opt_blob(8)?;
+                    Ok(Done::Connection(Some((c, sealed))))
+                }
+            }
+        }
+        Op::Counts { table } => {
+            let sql = match table {
+                Table::Exchange => {
+                    "SELECT status, COUNT(*) FROM vault_exchange GROUP BY status ORDER BY status"
+                }
+                Table::Refresh => {
+                    "SELECT status, COUNT(*) FROM vault_refresh GROUP BY status ORDER BY status"
+                }
+                Table::Outbox => {
+                    "SELECT status, COUNT(*) FROM vault_outbox GROUP BY status ORDER BY status"
+                }
+            };
+            Ok(Done::Counts(counts_of(db.query(sql, &[]).await?)?))
+        }
+        Op::Deliveries { limit } => {
+            let rows = db
+                .query(
+                    "SELECT id, reason, status, attempts, last_error FROM vault_outbox \
+                     ORDER BY created_at DESC, id LIMIT $1",
+                    &[(*limit).into()],
+                )
+                .await?;
+            let records = rows
+                .into_iter()
+                .map(|mut r| {
+                    Ok(DeliveryRecord {
+                        id: r.text(0)?,
+                        reason: r.text(1)?,
+                        status: r.text(2)?,
+                        attempts: r.int(3)?,
+                        last_error: r.opt_text(4)?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok(Done::Deliveries(records))
+        }
+        Op::Sealed { table } => {
+            let sql = match table {
+                SealedTable::Connection => {
+                    "SELECT bot_id, token FROM vault_connection WHERE token IS NOT NULL"
+                }
+                SealedTable::Outbox => "SELECT id, token FROM vault_outbox WHERE token IS NOT NULL",
+            };
+            let rows = db.query(sql, &[]).await?;
+            let sealed = rows
+                .into_iter()
+                .filter_map(|mut r| match (r.text(0), r.opt_blob(1)) {
+                    (Ok(k), Ok(Some(t))) => Some(Ok((k, t))),
+                    (Err(e), _) | (_, Err(e)) => Some(Err(e)),
+                    (Ok(_), Ok(None)) => None,
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok(Done::Sealed(sealed))
+        }
+    }
+}
+
+/// The commit behind every delivery. The connection's compare-and-set runs
+/// first, so a conflict writes nothing at all.
+async fn commit<S: Sql>(db: &mut S, c: &Commit) -> Result<Done, StoreError> {
+    if let Some(w) = &c.connection {
+        let changed = match w.expect_version {
+            None => {
+                db.execute(
+                    "INSERT INTO vault_connection (bot_id, workspace_id, workspace_name, owner_user_id, token, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
+                     ON CONFLICT (bot_id) DO UPDATE SET workspace_id = excluded.workspace_id, \
+                     workspace_name = excluded.workspace_name, owner_user_id = excluded.owner_user_id, \
+                     token = excluded.token, version = vault_connection.version + 1, \
+                     updated_at = excluded.updated_at, revoked_at = NULL",
+                    &[
+                        (&c.bot_id).into(),
+                        (&w.workspace_id).into(),
+                        w.workspace_name.as_deref().into(),
+                        w.owner_user_id.as_deref().into(),
+                        w.sealed.as_slice().into(),
+                        c.now.into(),
+                    ],
+                )
+                .await?
+            }
+            Some(version) => {
+                db.execute(
+                    "UPDATE vault_connection SET token = $1, version = version + 1, updated_at = $2 \
+                     WHERE bot_id = $3 AND version = $4",
+                    &[
+                        w.sealed.as_slice().into(),
+                        c.now.into(),
+                        (&c.bot_id).into(),
+                        version.into(),
+                    ],
+                )
+                .await?
+            }
+        };
+        if changed != 1 {
+            return Ok(Done::Committed(Committed::Conflict));
+        }
+    }
+    db.execute(
+        "INSERT INTO vault_outbox (id, bot_id, reason, token, state, attempts, next_attempt_at, status, created_at, lease_owner, lease_until) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        &[
+            (&c.id).into(),
+            (&c.bot_id).into(),
+            c.reason.name().into(),
+            c.sealed.as_slice().into(),
+            (&c.state).into(),
+            c.now.into(),
+            (&c.lease_owner).into(),
+            c.lease_until.into(),
+        ],
+    )
+    .await?;
+    if let Some(exchange_id) = &c.exchange_id {
+        db.execute(
+            "UPDATE vault_exchange SET status = 'committed', finished_at = $1 WHERE exchange_id = $2",
+            &[c.now.into(), exchange_id.into()],
+        )
+        .await?;
+    }
+    if let Some(refresh_id) = &c.refresh_id {
+        db.execute(
+            "UPDATE vault_refresh SET status = 'committed', finished_at = $1 WHERE id = $2",
+            &[c.now.into(), refresh_id.into()],
+        )
+        .await?;
+    }
+    Ok(Done::Committed(Committed::Written))
+}

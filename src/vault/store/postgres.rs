@@ -1,0 +1,192 @@
+//! The PostgreSQL backend, shared by every instance on one database. One
+//! writer task takes whatever is queued and runs it as one transaction and
+//! one commit, so the number of commits does not grow with the number of
+//! flows; if any op of a batch fails, the batch is rolled back and each op
+//! runs again in a transaction of its own, so one failing op fails alone.
+//! Reads run on the rest of the pool.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Column as _, Connection as _, PgConnection, PgPool, Row as _, TypeInfo as _};
+use tokio::sync::mpsc;
+
+use super::ops::{Done, Op, apply};
+use super::sql::{Cell, Param, Row, Sql};
+use super::{Job, MAX_BATCH, StoreError};
+use crate::secret::Secret;
+
+/// Connections in the pool: the writer's and the readers'.
+const POOL: u32 = 8;
+
+impl Sql for PgConnection {
+    async fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64, StoreError> {
+        let result = bind(sqlx::query(sql), params)
+            .execute(&mut *self)
+            .await
+            .map_err(db_error)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
+        let rows = bind(sqlx::query(sql), params)
+            .fetch_all(&mut *self)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(row_of).collect()
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind<'q>(mut q: Query<'q>, params: &[Param<'q>]) -> Query<'q> {
+    for p in params {
+        q = match *p {
+            Param::Int(v) => q.bind(v),
+            Param::Text(v) => q.bind(v),
+            Param::Blob(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+fn row_of(r: &PgRow) -> Result<Row, StoreError> {
+    let mut cells = Vec::with_capacity(r.len());
+    for (i, column) in r.columns().iter().enumerate() {
+        let cell = match column.type_info().name() {
+            "INT8" => r.try_get::<Option<i64>, _>(i).map(|v| v.map(Cell::Int)),
+            "INT4" => r
+                .try_get::<Option<i32>, _>(i)
+                .map(|v| v.map(|v| Cell::Int(v.into()))),
+            "BYTEA" => r
+                .try_get::<Option<Vec<u8>>, _>(i)
+                .map(|v| v.map(Cell::Blob)),
+            _ => r.try_get::<Option<String>, _>(i).map(|v| v.map(Cell::Text)),
+        }
+        .map_err(db_error)?;
+        cells.push(cell.unwrap_or(Cell::Null));
+    }
+    Ok(Row(cells))
+}
+
+fn db_error(e: sqlx::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+/// Connects, creates the schema if needed, migrates it, and starts the
+/// writer; returns its queue and the pool for reads.
+pub(crate) async fn start(
+    url: &Secret,
+    schema: &str,
+) -> Result<(mpsc::UnboundedSender<Job>, PgPool), StoreError> {
+    let options: PgConnectOptions = url
+        .expose()
+        .parse()
+        .map_err(|e: sqlx::Error| StoreError::Db(describe_connect(&e)))?;
+    let mut setup = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| StoreError::Db(describe_connect(&e)))?;
+    let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+    // Two instances starting at once may race to create it; once more settles it.
+    if sqlx::Executor::execute(&mut setup, create.as_str())
+        .await
+        .is_err()
+    {
+        sqlx::Executor::execute(&mut setup, create.as_str())
+            .await
+            .map_err(db_error)?;
+    }
+    let _ = setup.close().await;
+    let search_path = format!("SET search_path TO \"{schema}\"");
+    let pool = PgPoolOptions::new()
+        .max_connections(POOL)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            let search_path = search_path.clone();
+            Box::pin(async move {
+                sqlx::Executor::execute(&mut *conn, search_path.as_str()).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Db(describe_connect(&e)))?;
+    sqlx::migrate!("src/store/migrations/postgres")
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Db(format!("cannot migrate the schema: {e}")))?;
+    let (writer, writes) = mpsc::unbounded_channel();
+    tokio::spawn(write_loop(pool.clone(), writes));
+    Ok((writer, pool))
+}
+
+/// Group commit: every queued write in one transaction and one commit.
+async fn write_loop(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let results = match batch(&pool, &jobs).await {
+            Ok(results) => results,
+            // Something failed: each op again on its own, so it fails alone.
+            Err(_) => {
+                let mut results = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    results.push(single(&pool, job).await);
+                }
+                results
+            }
+        };
+        for (job, result) in jobs.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+async fn batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+    if let [job] = jobs {
+        return Ok(vec![single(pool, job).await]);
+    }
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    let mut tx = conn.begin().await.map_err(db_error)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        results.push(Ok(apply(&mut *tx, &job.op).await?));
+    }
+    tx.commit().await.map_err(db_error)?;
+    Ok(results)
+}
+
+async fn single(pool: &PgPool, job: &Job) -> Result<Done, StoreError> {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    if !matches!(job.op, Op::Commit(_)) {
+        // One statement: its own transaction already.
+        return apply(&mut *conn, &job.op).await;
+    }
+    let mut tx = conn.begin().await.map_err(db_error)?;
+    let done = apply(&mut *tx, &job.op).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(done)
+}
+
+/// Runs a read on a pooled connection.
+pub(crate) async fn read(pool: &PgPool, op: &Op) -> Result<Done, StoreError> {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    apply(&mut *conn, op).await
+}
+
+/// A connection error without the URL (it may hold a password).
+fn describe_connect(e: &sqlx::Error) -> String {
+    let text = e.to_string();
+    if text.contains("://") {
+        "cannot connect to PostgreSQL; check [store] url and that the server runs".into()
+    } else {
+        format!("cannot connect to PostgreSQL: {text}")
+    }
+}

@@ -1,0 +1,161 @@
+//! The records the store reads and writes: what a kept connection, a
+//! delivery and a commit are, as plain data (tokens only ever sealed).
+
+use serde::Serialize;
+
+/// Why a token is delivered to the consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A new authorization (or a reconnect).
+    New,
+    /// A refreshed pair.
+    Refreshed,
+    /// The authorization was revoked.
+    Revoked,
+}
+
+impl Reason {
+    /// The reason as stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Refreshed => "refreshed",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub(crate) fn of(name: &str) -> Self {
+        match name {
+            "refreshed" => Self::Refreshed,
+            "revoked" => Self::Revoked,
+            _ => Self::New,
+        }
+    }
+}
+
+/// What the vault knows about one authorization, without its secrets (safe
+/// to list and to print).
+#[derive(Debug, Clone, Serialize)]
+pub struct Connection {
+    /// The authorization's id.
+    pub bot_id: String,
+    /// The workspace.
+    pub workspace_id: String,
+    /// The workspace's name.
+    pub workspace_name: Option<String>,
+    /// The user who authorized, when Notion said.
+    pub owner_user_id: Option<String>,
+    /// 1 for the first token, +1 for every new pair (refresh or reconnect).
+    pub version: i64,
+    /// When it was first connected (ms since the epoch).
+    pub created_at: i64,
+    /// When the current token arrived (ms since the epoch).
+    pub updated_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// One delivery as the outbox records it (no secrets).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    /// The idempotency key.
+    pub id: String,
+    /// `new`, `refreshed` or `revoked`.
+    pub reason: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// One delivery claimed for an attempt, with its sealed token.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The idempotency key.
+    pub id: String,
+    /// The authorization.
+    pub bot_id: String,
+    /// Why it is delivered.
+    pub reason: Reason,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// The token, sealed for this outbox row (`None` if it is gone).
+    pub sealed: Option<Vec<u8>>,
+    /// The flow's facts for the consumer (JSON, no secrets).
+    pub state: String,
+}
+
+/// A token to commit: its outbox row and, in vault mode, the connection's
+/// current token, with the exchange or refresh it ends, in one transaction.
+#[derive(Debug)]
+pub struct Commit {
+    /// The outbox row's id, the delivery's idempotency key.
+    pub id: String,
+    /// The authorization.
+    pub bot_id: String,
+    /// Why it is delivered.
+    pub reason: Reason,
+    /// The token sealed for the outbox row.
+    pub sealed: Vec<u8>,
+    /// The flow's facts for the consumer (JSON, no secrets).
+    pub state: String,
+    /// The process the row is leased to for its first attempt.
+    pub lease_owner: String,
+    /// Until when (ms since the epoch).
+    pub lease_until: i64,
+    /// The connection's new current token (vault mode).
+    pub connection: Option<ConnectionWrite>,
+    /// The code exchange this commit ends.
+    pub exchange_id: Option<String>,
+    /// The refresh this commit ends.
+    pub refresh_id: Option<String>,
+    /// The commit's time (ms since the epoch).
+    pub now: i64,
+}
+
+/// The connection part of a [`Commit`].
+#[derive(Debug)]
+pub struct ConnectionWrite {
+    /// The workspace.
+    pub workspace_id: String,
+    /// The workspace's name.
+    pub workspace_name: Option<String>,
+    /// The user who authorized.
+    pub owner_user_id: Option<String>,
+    /// The token sealed for the connection row.
+    pub sealed: Vec<u8>,
+    /// A refresh's compare-and-set: the version the new pair replaces.
+    /// `None` inserts or replaces whatever is there (a new authorization).
+    pub expect_version: Option<i64>,
+}
+
+/// How a [`Commit`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Every row was written.
+    Written,
+    /// The connection changed since `expect_version`: nothing was written.
+    Conflict,
+}
+
+/// A table whose rows have a status, for counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Code exchanges: pending, committed, failed, lost.
+    Exchange,
+    /// Refreshes: pending, committed, failed, lost.
+    Refresh,
+    /// Deliveries: pending, delivered, dead.
+    Outbox,
+}
+
+/// A table that holds sealed tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedTable {
+    /// `vault_connection`, keyed by bot id.
+    Connection,
+    /// `vault_outbox`, keyed by idempotency key.
+    Outbox,
+}

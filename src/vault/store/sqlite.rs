@@ -1,0 +1,197 @@
+//! The embedded SQLite backend. One writer thread owns the only writing
+//! connection: it takes whatever is queued, runs it as one transaction
+//! (each op under its own savepoint, so one failing op fails alone) and
+//! one flush, then answers each caller. A second thread reads on its own
+//! connection; WAL lets it read while the writer writes. Statements are
+//! prepared once per connection and cached.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use tokio::sync::mpsc;
+
+use super::ops::{Done, apply};
+use super::sql::{Cell, Param, Row, Sql};
+use super::{Job, MAX_BATCH, StoreError};
+
+/// The most statements each connection keeps prepared.
+const STATEMENT_CACHE: usize = 64;
+
+/// A connection with the store's statements translated to SQLite's dialect.
+struct Db {
+    conn: rusqlite::Connection,
+    /// `$n` → `?n`, once per statement text.
+    dialect: HashMap<usize, String>,
+}
+
+impl Db {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = rusqlite::Connection::open(path).map_err(db_error)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_error)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(Self {
+            conn,
+            dialect: HashMap::new(),
+        })
+    }
+
+    fn statement(
+        &mut self,
+        sql: &'static str,
+    ) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        let text = self
+            .dialect
+            .entry(sql.as_ptr() as usize)
+            .or_insert_with(|| sql.replace('$', "?"));
+        self.conn.prepare_cached(text).map_err(db_error)
+    }
+
+    fn run(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(drop)
+            .map_err(db_error)
+    }
+}
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Param::Int(Some(v)) => ValueRef::Integer(v),
+            Param::Text(Some(v)) => ValueRef::Text(v.as_bytes()),
+            Param::Blob(Some(v)) => ValueRef::Blob(v),
+            Param::Int(None) | Param::Text(None) | Param::Blob(None) => ValueRef::Null,
+        }))
+    }
+}
+
+impl Sql for Db {
+    async fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64, StoreError> {
+        let mut statement = self.statement(sql)?;
+        let n = statement
+            .execute(rusqlite::params_from_iter(params))
+            .map_err(db_error)?;
+        Ok(n as u64)
+    }
+
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut statement = self.statement(sql)?;
+        let width = statement.column_count();
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params))
+            .map_err(db_error)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(db_error)? {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
+                cells.push(match r.get_ref(i).map_err(db_error)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(v) => Cell::Int(v),
+                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+                    ValueRef::Real(_) => {
+                        return Err(StoreError::Shape(format!("column {i} is a float")));
+                    }
+                });
+            }
+            out.push(Row(cells));
+        }
+        Ok(out)
+    }
+}
+
+fn db_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+/// Starts the writer and the reader on the database file at `path` (which
+/// exists and is migrated); returns their queues.
+pub(crate) fn start(
+    path: &Path,
+) -> Result<(mpsc::UnboundedSender<Job>, mpsc::UnboundedSender<Job>), StoreError> {
+    let runtime = tokio::runtime::Handle::current();
+    let (writer, writes) = mpsc::unbounded_channel();
+    let (reader, reads) = mpsc::unbounded_channel();
+    let db = Db::open(path)?;
+    let rt = runtime.clone();
+    std::thread::Builder::new()
+        .name("vault-writer".into())
+        .spawn(move || rt.block_on(write_loop(db, writes)))
+        .map_err(|e| StoreError::Db(format!("cannot start the store's writer: {e}")))?;
+    let db = Db::open(path)?;
+    std::thread::Builder::new()
+        .name("vault-reader".into())
+        .spawn(move || runtime.block_on(read_loop(db, reads)))
+        .map_err(|e| StoreError::Db(format!("cannot start the store's reader: {e}")))?;
+    Ok((writer, reader))
+}
+
+/// Group commit: every queued write in one transaction and one flush.
+async fn write_loop(mut db: Db, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut flushing = true;
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        // Flush only when a write in the batch must be durable; the others
+        // ride in the WAL until the next flush.
+        let durable = jobs.iter().any(|j| j.op.durable());
+        if durable != flushing {
+            let level = if durable { "FULL" } else { "NORMAL" };
+            if db.conn.pragma_update(None, "synchronous", level).is_ok() {
+                flushing = durable;
+            }
+        }
+        let results = batch(&mut db, &jobs).await;
+        for (job, result) in jobs.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+async fn batch(db: &mut Db, jobs: &[Job]) -> Vec<Result<Done, StoreError>> {
+    if let Err(e) = db.run("BEGIN IMMEDIATE") {
+        return jobs.iter().map(|_| Err(e.clone())).collect();
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let result = match db.run("SAVEPOINT op") {
+            Ok(()) => {
+                let result = apply(db, &job.op).await;
+                if result.is_err() {
+                    let _ = db.run("ROLLBACK TO op");
+                }
+                let _ = db.run("RELEASE op");
+                result
+            }
+            Err(e) => Err(e),
+        };
+        results.push(result);
+    }
+    if let Err(e) = db.run("COMMIT") {
+        let _ = db.run("ROLLBACK");
+        return jobs.iter().map(|_| Err(e.clone())).collect();
+    }
+    results
+}
+
+async fn read_loop(mut db: Db, mut queue: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = queue.recv().await {
+        let result = apply(&mut db, &job.op).await;
+        let _ = job.reply.send(result);
+    }
+}
