@@ -19,6 +19,10 @@ struct Args {
     secret: String,
     seconds: u64,
     concurrency: usize,
+    /// What the whole-flow lines are called (the plugins under test).
+    label: String,
+    /// Whether to measure the stand-in's token endpoint alone too.
+    stand_in_alone: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -29,6 +33,8 @@ fn parse_args() -> Result<Args> {
         secret: String::new(),
         seconds: 10,
         concurrency: 16,
+        label: "default plugins".into(),
+        stand_in_alone: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,6 +46,8 @@ fn parse_args() -> Result<Args> {
             "--secret" => a.secret = value,
             "--seconds" => a.seconds = value.parse()?,
             "--concurrency" => a.concurrency = value.parse()?,
+            "--label" => a.label = value,
+            "--stand-in-alone" => a.stand_in_alone = value.parse()?,
             _ => bail!("unknown flag {flag}"),
         }
     }
@@ -217,8 +225,16 @@ async fn main() -> Result<()> {
         errors += e;
     }
     let elapsed = started.elapsed();
-    report("gateway: whole flow", flows, errors, elapsed);
-    report("gateway: callback only", callbacks, 0, elapsed);
+    report(&format!("whole flow, {}", a.label), flows, errors, elapsed);
+    report(
+        &format!("  its callback, {}", a.label),
+        callbacks,
+        0,
+        elapsed,
+    );
+    if !a.stand_in_alone {
+        return Ok(());
+    }
 
     // The stand-in's token endpoint alone, for comparison.
     let redirect_uri = format!("{}/auth/notion/redirect", a.gateway);

@@ -35,7 +35,7 @@ impl Forwarder {
             .client
             .post(&self.token_url)
             .basic_auth(&self.client_id, Some(&self.secret))
-            .header("Notion-Version", "2022-06-28")
+            .header("Notion-Version", "2026-03-11")
             .json(&serde_json::json!({
                 "grant_type": "authorization_code",
                 "code": code,

@@ -7,7 +7,7 @@
 //! sessions) becomes a neutral "finished" page: the flow itself, and the
 //! token's delivery, already happened.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,16 @@ const MAX_PAGES: usize = 10_000;
 /// Pages waiting for their browser.
 #[derive(Default)]
 pub(crate) struct ResultPages {
-    pages: Mutex<HashMap<String, (Page, Instant)>>,
+    pages: Mutex<Kept>,
+}
+
+/// The pages by id, and their ids in the order they were kept (oldest
+/// first; an id whose page was fetched stays until it reaches the front),
+/// so expiring and dropping the oldest cost no scan.
+#[derive(Default)]
+struct Kept {
+    by_id: HashMap<String, (Page, Instant)>,
+    order: VecDeque<(String, Instant)>,
 }
 
 impl std::fmt::Debug for ResultPages {
@@ -34,19 +43,16 @@ impl ResultPages {
     /// Keeps `page`; the id to fetch it with (128 random bits, hex).
     pub(crate) fn put(&self, page: Page, now: Instant) -> String {
         let id = hex::encode(rand::random::<[u8; 16]>());
-        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        if pages.len() >= MAX_PAGES {
-            pages.retain(|_, (_, at)| now.duration_since(*at) < TTL);
-        }
-        if pages.len() >= MAX_PAGES
-            && let Some(oldest) = pages
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| k.clone())
+        let mut kept = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((oldest, at)) = kept.order.front()
+            && (kept.order.len() >= MAX_PAGES || now.duration_since(*at) >= TTL)
         {
-            pages.remove(&oldest);
+            let oldest = oldest.clone();
+            kept.by_id.remove(&oldest);
+            kept.order.pop_front();
         }
-        pages.insert(id.clone(), (page, now));
+        kept.by_id.insert(id.clone(), (page, now));
+        kept.order.push_back((id.clone(), now));
         id
     }
 
@@ -55,8 +61,8 @@ impl ResultPages {
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        let (page, at) = pages.remove(id)?;
+        let mut kept = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let (page, at) = kept.by_id.remove(id)?;
         (now.duration_since(at) < TTL).then_some(page)
     }
 }
@@ -95,6 +101,7 @@ mod tests {
             store.put(page(200), t0 + Duration::from_millis(i as u64 + 1));
         }
         assert!(store.take(&first, t0).is_none(), "the oldest was dropped");
-        assert!(store.pages.lock().expect("lock").len() <= MAX_PAGES);
+        let kept = store.pages.lock().expect("lock");
+        assert!(kept.by_id.len() <= MAX_PAGES && kept.order.len() <= MAX_PAGES);
     }
 }

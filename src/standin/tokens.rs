@@ -2,7 +2,7 @@
 //! authorizations it granted, with Notion's rules (codes single-use, expiring
 //! after 10 minutes, bound to their redirect URI; refresh tokens rotate).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -71,6 +71,8 @@ pub(crate) struct Tokens {
     access: HashMap<String, String>,
     /// Redeem codes it never issued (load tests).
     any_code: bool,
+    /// Codes it never issued that were redeemed (`any_code` mode).
+    unseen_used: HashSet<String>,
 }
 
 impl Tokens {
@@ -84,19 +86,8 @@ impl Tokens {
             refresh: HashMap::new(),
             access: HashMap::new(),
             any_code,
+            unseen_used: HashSet::new(),
         }
-    }
-
-    /// Takes `code` as issued now for `redirect_uri` (`any_code` mode).
-    fn issue_unseen(&mut self, code: &str, redirect_uri: &str) {
-        self.codes.insert(
-            code.to_string(),
-            IssuedCode {
-                redirect_uri: redirect_uri.to_string(),
-                issued: Instant::now(),
-                used: false,
-            },
-        );
     }
 
     /// Issues a code for a redirect URI.
@@ -127,7 +118,13 @@ impl Tokens {
         redirect_uri: Option<&str>,
     ) -> Result<Value, GrantError> {
         if self.any_code && !self.codes.contains_key(code) {
-            self.issue_unseen(code, redirect_uri.unwrap_or_default());
+            // Never issued: once each, without joining the issued codes
+            // (which every issue sweeps).
+            return if self.unseen_used.insert(code.to_string()) {
+                Ok(self.grant(uuid()))
+            } else {
+                Err(("invalid_grant", "Invalid code: this code has been revoked."))
+            };
         }
         let issued = self
             .codes
