@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use notion_oauth_gateway::standin::Fault;
 use notion_oauth_gateway::vault::Vault;
+use notion_oauth_gateway::vault::store::{Commit, Committed, Reason, Table, now_ms};
 use support::{API_KEY, Harness, Options, Store};
 
 /// Waits until `check` holds, polling every 50 ms, for at most `limit`.
@@ -553,4 +554,176 @@ async fn a_request_cut_off_mid_exchange_still_stores_and_delivers_the_token() {
         vault.store().exchange_counts().await.expect("e"),
         vec![("committed".to_string(), 1)]
     );
+}
+
+#[tokio::test]
+async fn a_refresh_survives_its_client_hanging_up_after_notion_rotated_the_pair() {
+    for store in Store::BOTH {
+        // The request's deadline passes while Notion is still answering the
+        // refresh: the caller is gone, but Notion has rotated the pair.
+        let mut o = Options::default().on(store, &[]);
+        o.server.push("request_timeout_ms = 300".into());
+        let h = Harness::start(o).await;
+        assert_eq!(h.browser().connect("").await.status(), 200);
+        let bot = h.gateway.vault().store().connections().await.expect("c")[0]
+            .bot_id
+            .clone();
+        let token = format!("/connections/{bot}/token");
+        let refresh = format!("/connections/{bot}/refresh");
+        let (_, before) = json(api(&h, reqwest::Method::GET, &token)).await;
+        h.stand_in
+            .push_fault(Fault::Delay(Duration::from_millis(900)));
+        let cut = api(&h, reqwest::Method::POST, &refresh)
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        assert!(
+            !matches!(cut, Ok(200)),
+            "{store:?}: the caller was cut off ({cut:?})"
+        );
+
+        // The rotated pair was kept: the next read has it...
+        let vault = h.gateway.vault().clone();
+        let b = bot.clone();
+        eventually(
+            Duration::from_secs(10),
+            "the refreshed pair stored",
+            async || {
+                vault
+                    .store()
+                    .connection(&b)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|c| c.version == 2)
+            },
+        )
+        .await;
+        assert_eq!(h.stand_in.refresh_requests(), 1, "{store:?}");
+        let (status, after) = json(api(&h, reqwest::Method::GET, &token)).await;
+        assert_eq!(
+            (status, after["version"].as_i64()),
+            (200, Some(2)),
+            "{store:?}: {after}"
+        );
+        assert_ne!(after["access_token"], before["access_token"], "{store:?}");
+        // ...and refreshing again works: the stored refresh token is the
+        // rotated one (the stand-in refuses the old one).
+        let (status, again) = json(api(&h, reqwest::Method::POST, &refresh)).await;
+        assert_eq!(
+            (status, again["version"].as_i64()),
+            (200, Some(3)),
+            "{store:?}: {again}"
+        );
+        assert_eq!(
+            vault
+                .store()
+                .counts(Table::Refresh)
+                .await
+                .expect("refreshes"),
+            vec![("committed".to_string(), 2)],
+            "{store:?}: each refresh was recorded before Notion and ended committed"
+        );
+    }
+}
+
+/// Two instances' vaults on one store (no gateway, so no worker claims rows
+/// behind the test's back), in a data folder that lives as long as `.0`.
+async fn two_instances(store: Store) -> (tempfile::TempDir, Vault, Vault) {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = Options::default().on(store, &[]);
+    let text = support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
+    let secret = o.client_secret.clone();
+    let env = move |name: &str| match name {
+        "TEST_SECRET" => Some(secret.clone()),
+        "TEST_API_KEY" => Some(API_KEY.to_string()),
+        _ => None,
+    };
+    let config =
+        notion_oauth_gateway::config::Config::from_toml(&text, "t.toml", &env).expect("config");
+    let a = Vault::open(&config.store).await.expect("instance a");
+    let b = Vault::open(&config.store).await.expect("instance b");
+    (dir, a, b)
+}
+
+#[tokio::test]
+async fn a_late_failure_cannot_undo_another_instances_delivery() {
+    for store in Store::BOTH {
+        let (_dir, a, b) = two_instances(store).await;
+        let now = now_ms();
+        let commit = Commit {
+            id: "bot-1:exchange-1".into(),
+            bot_id: "bot-1".into(),
+            reason: Reason::New,
+            sealed: vec![1, 2, 3],
+            state: "{}".into(),
+            lease_owner: "nobody".into(),
+            lease_until: now - 1,
+            connection: None,
+            exchange_id: None,
+            refresh_id: None,
+            now,
+        };
+        assert_eq!(
+            a.store().commit(commit).await.expect("commit"),
+            Committed::Written
+        );
+
+        // Instance a claims the delivery, and its consumer is slow: its
+        // lease lapses, and instance b claims the delivery and makes it.
+        let claimed = a.store().claim_due("a", Duration::from_millis(1), 10).await;
+        assert_eq!(claimed.expect("claim").len(), 1, "{store:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let claimed = b.store().claim_due("b", Duration::from_secs(60), 10).await;
+        assert_eq!(
+            claimed.expect("claim").len(),
+            1,
+            "{store:?}: a's lease lapsed"
+        );
+        // While b works, a's late failure changes nothing.
+        let late = a
+            .store()
+            .reschedule("bot-1:exchange-1", "a", "trap", None)
+            .await;
+        assert!(
+            !late.expect("reschedule"),
+            "{store:?}: fenced while b holds it"
+        );
+        assert!(
+            b.store()
+                .acknowledge("bot-1:exchange-1", "b")
+                .await
+                .expect("ack")
+        );
+
+        // Nor after b delivered: not back to pending, not dead.
+        let late = a
+            .store()
+            .reschedule("bot-1:exchange-1", "a", "trap", Some(now_ms()))
+            .await;
+        assert!(!late.expect("reschedule"), "{store:?}");
+        assert!(
+            !a.store()
+                .acknowledge("bot-1:exchange-1", "a")
+                .await
+                .expect("ack")
+        );
+        assert!(
+            !a.store()
+                .renew_delivery("bot-1:exchange-1", "a", Duration::from_secs(60))
+                .await
+                .expect("renew"),
+            "{store:?}: a cannot take the lease back either"
+        );
+        let d = b.store().deliveries(10).await.expect("deliveries");
+        assert_eq!(
+            (
+                d[0].status.as_str(),
+                d[0].attempts,
+                d[0].last_error.as_deref()
+            ),
+            ("delivered", 1, None),
+            "{store:?}: {d:?}"
+        );
+    }
 }
