@@ -80,10 +80,7 @@ impl PluginEngine {
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT);
         let mut wasm = Config::new();
-        // Data segments are copied in rather than mapped copy-on-write, so a
-        // reset memory stays resident instead of being remapped per call.
         wasm.wasm_component_model(true)
-            .memory_init_cow(false)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
