@@ -727,3 +727,33 @@ async fn a_late_failure_cannot_undo_another_instances_delivery() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_writes_share_batches_and_each_state_is_claimed_once() {
+    for store in Store::BOTH {
+        let (_dir, a, _b) = two_instances(store).await;
+        let a = std::sync::Arc::new(a);
+        // Fifty callers at once: they land in few batches, yet each gets its
+        // own answer; the same exchange twice, even in one batch, is first once.
+        let calls = (0..50).map(|i| {
+            let a = a.clone();
+            async move {
+                let id = if i % 2 == 0 {
+                    "same".to_string()
+                } else {
+                    format!("x-{i}")
+                };
+                a.store().begin_exchange(&id).await.expect("begin")
+            }
+        });
+        let firsts = futures_join_all(calls).await;
+        let same = firsts.iter().step_by(2).filter(|f| **f).count();
+        assert_eq!(same, 1, "{store:?}: one of 25 claims of one exchange wins");
+        assert!(firsts.iter().skip(1).step_by(2).all(|f| *f), "{store:?}");
+        assert_eq!(
+            a.store().exchange_counts().await.expect("counts"),
+            vec![("pending".to_string(), 26)],
+            "{store:?}"
+        );
+    }
+}

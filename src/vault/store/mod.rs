@@ -8,6 +8,7 @@
 //! [`sql`]); [`sqlite`] and [`postgres`] run them. Tokens arrive sealed:
 //! the store never sees a secret in the clear.
 
+mod grouped;
 mod ops;
 mod postgres;
 pub mod records;

@@ -1,8 +1,10 @@
 //! The PostgreSQL backend, shared by every instance on one database. One
 //! writer task takes whatever is queued and runs it as one transaction and
 //! one commit, so the number of commits does not grow with the number of
-//! flows; if any op of a batch fails, the batch is rolled back and each op
-//! runs again in a transaction of its own, so one failing op fails alone.
+//! flows; the callback's ops of a batch run as one statement per kind
+//! ([`super::grouped`]). If any op of a batch fails, the batch is rolled
+//! back and each op runs again in a transaction of its own, so one failing
+//! op fails alone.
 //! Reads run on the rest of the pool.
 
 use std::time::Duration;
@@ -155,9 +157,15 @@ async fn batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Result<Done, StoreErro
     }
     let mut conn = pool.acquire().await.map_err(db_error)?;
     let mut tx = conn.begin().await.map_err(db_error)?;
+    let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
+    let grouped = super::grouped::run(&mut tx, &ops).await?;
     let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        results.push(Ok(apply(&mut *tx, &job.op).await?));
+    for (op, done) in ops.into_iter().zip(grouped) {
+        let done = match done {
+            Some(done) => done,
+            None => apply(&mut *tx, op).await?,
+        };
+        results.push(Ok(done));
     }
     tx.commit().await.map_err(db_error)?;
     Ok(results)

@@ -1,0 +1,191 @@
+//! PostgreSQL: the callback's ops of one batch as one statement per kind.
+//! Every callback makes three writes (its exchange record, its commit, its
+//! acknowledgement); run one by one they cost five round trips per flow on
+//! the writer's one connection. Here a batch's exchange records become one
+//! `INSERT … unnest`, its new-token commits three statements, and its
+//! acknowledgements one `UPDATE … unnest`, whatever the batch's size. Other
+//! ops (and refreshes, whose compare-and-set is per row) run one by one.
+
+use std::collections::HashSet;
+
+use sqlx::PgConnection;
+
+use super::StoreError;
+use super::ops::{Done, Op};
+use super::records::{Commit, Committed, ConnectionWrite};
+
+/// Answers for the ops of `ops` it ran (by index); `None` for the rest.
+pub(crate) async fn run(
+    db: &mut PgConnection,
+    ops: &[&Op],
+) -> Result<Vec<Option<Done>>, StoreError> {
+    let mut done: Vec<Option<Done>> = ops.iter().map(|_| None).collect();
+    begin_exchanges(db, ops, &mut done).await?;
+    commits(db, ops, &mut done).await?;
+    acknowledgements(db, ops, &mut done).await?;
+    Ok(done)
+}
+
+fn db_error(e: sqlx::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+async fn begin_exchanges(
+    db: &mut PgConnection,
+    ops: &[&Op],
+    done: &mut [Option<Done>],
+) -> Result<(), StoreError> {
+    let mine: Vec<(usize, &str, i64)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::BeginExchange { id, now } => Some((i, id.as_str(), *now)),
+            _ => None,
+        })
+        .collect();
+    if mine.len() < 2 {
+        return Ok(());
+    }
+    let ids: Vec<&str> = mine.iter().map(|m| m.1).collect();
+    let at: Vec<i64> = mine.iter().map(|m| m.2).collect();
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO vault_exchange (exchange_id, started_at, status) \
+         SELECT id, at, 'pending' FROM unnest($1::text[], $2::bigint[]) AS u(id, at) \
+         ON CONFLICT (exchange_id) DO NOTHING RETURNING exchange_id",
+    )
+    .bind(&ids)
+    .bind(&at)
+    .fetch_all(&mut *db)
+    .await
+    .map_err(db_error)?;
+    let mut fresh: HashSet<String> = inserted.into_iter().map(|(id,)| id).collect();
+    // The same state twice in one batch: only the first is the first.
+    for (i, id, _) in mine {
+        done[i] = Some(Done::Changed(u64::from(fresh.remove(id))));
+    }
+    Ok(())
+}
+
+/// A commit of a new token (no compare-and-set, no refresh record).
+fn is_new_token(c: &Commit) -> bool {
+    c.refresh_id.is_none()
+        && c.connection
+            .as_ref()
+            .is_none_or(|w| w.expect_version.is_none())
+}
+
+async fn commits(
+    db: &mut PgConnection,
+    ops: &[&Op],
+    done: &mut [Option<Done>],
+) -> Result<(), StoreError> {
+    let mine: Vec<(usize, &Commit)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::Commit(c) if is_new_token(c) => Some((i, &**c)),
+            _ => None,
+        })
+        .collect();
+    if mine.len() < 2 {
+        return Ok(());
+    }
+    let kept: Vec<(&Commit, &ConnectionWrite)> = mine
+        .iter()
+        .filter_map(|m| m.1.connection.as_ref().map(|w| (m.1, w)))
+        .collect();
+    if !kept.is_empty() {
+        sqlx::query(
+            "INSERT INTO vault_connection (bot_id, workspace_id, workspace_name, owner_user_id, token, version, created_at, updated_at) \
+             SELECT b, w, n, o, t, 1, at, at \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[]) AS u(b, w, n, o, t, at) \
+             ON CONFLICT (bot_id) DO UPDATE SET workspace_id = excluded.workspace_id, \
+             workspace_name = excluded.workspace_name, owner_user_id = excluded.owner_user_id, \
+             token = excluded.token, version = vault_connection.version + 1, \
+             updated_at = excluded.updated_at, revoked_at = NULL",
+        )
+        .bind(kept.iter().map(|(c, _)| c.bot_id.as_str()).collect::<Vec<_>>())
+        .bind(kept.iter().map(|(_, w)| w.workspace_id.as_str()).collect::<Vec<_>>())
+        .bind(kept.iter().map(|(_, w)| w.workspace_name.as_deref()).collect::<Vec<_>>())
+        .bind(kept.iter().map(|(_, w)| w.owner_user_id.as_deref()).collect::<Vec<_>>())
+        .bind(kept.iter().map(|(_, w)| w.sealed.as_slice()).collect::<Vec<_>>())
+        .bind(kept.iter().map(|(c, _)| c.now).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await
+        .map_err(db_error)?;
+    }
+    let all: Vec<&Commit> = mine.iter().map(|m| m.1).collect();
+    sqlx::query(
+        "INSERT INTO vault_outbox (id, bot_id, reason, token, state, attempts, next_attempt_at, status, created_at, lease_owner, lease_until) \
+         SELECT id, b, r, t, s, 0, at, 'pending', at, lo, lu \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::text[], $8::bigint[]) \
+           AS u(id, b, r, t, s, at, lo, lu) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
+    .bind(all.iter().map(|c| c.bot_id.as_str()).collect::<Vec<_>>())
+    .bind(all.iter().map(|c| c.reason.name()).collect::<Vec<_>>())
+    .bind(all.iter().map(|c| c.sealed.as_slice()).collect::<Vec<_>>())
+    .bind(all.iter().map(|c| c.state.as_str()).collect::<Vec<_>>())
+    .bind(all.iter().map(|c| c.now).collect::<Vec<_>>())
+    .bind(all.iter().map(|c| c.lease_owner.as_str()).collect::<Vec<_>>())
+    .bind(all.iter().map(|c| c.lease_until).collect::<Vec<_>>())
+    .execute(&mut *db)
+    .await
+    .map_err(db_error)?;
+    let ended: Vec<(&str, i64)> = all
+        .iter()
+        .filter_map(|c| c.exchange_id.as_deref().map(|id| (id, c.now)))
+        .collect();
+    if !ended.is_empty() {
+        sqlx::query(
+            "UPDATE vault_exchange SET status = 'committed', finished_at = u.at \
+             FROM unnest($1::text[], $2::bigint[]) AS u(id, at) WHERE exchange_id = u.id",
+        )
+        .bind(ended.iter().map(|e| e.0).collect::<Vec<_>>())
+        .bind(ended.iter().map(|e| e.1).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await
+        .map_err(db_error)?;
+    }
+    for (i, _) in mine {
+        done[i] = Some(Done::Committed(Committed::Written));
+    }
+    Ok(())
+}
+
+async fn acknowledgements(
+    db: &mut PgConnection,
+    ops: &[&Op],
+    done: &mut [Option<Done>],
+) -> Result<(), StoreError> {
+    let mine: Vec<(usize, &str, &str, i64)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::Acknowledge { id, owner, now } => Some((i, id.as_str(), owner.as_str(), *now)),
+            _ => None,
+        })
+        .collect();
+    if mine.len() < 2 {
+        return Ok(());
+    }
+    let acked: Vec<(String,)> = sqlx::query_as(
+        "UPDATE vault_outbox SET status = 'delivered', token = NULL, attempts = attempts + 1, \
+         finished_at = u.at, lease_owner = NULL, lease_until = NULL, last_error = NULL \
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, owner, at) \
+         WHERE vault_outbox.id = u.id AND vault_outbox.lease_owner = u.owner AND vault_outbox.status = 'pending' \
+         RETURNING vault_outbox.id",
+    )
+    .bind(mine.iter().map(|m| m.1).collect::<Vec<_>>())
+    .bind(mine.iter().map(|m| m.2).collect::<Vec<_>>())
+    .bind(mine.iter().map(|m| m.3).collect::<Vec<_>>())
+    .fetch_all(&mut *db)
+    .await
+    .map_err(db_error)?;
+    let mut acked: HashSet<String> = acked.into_iter().map(|(id,)| id).collect();
+    for (i, id, _, _) in mine {
+        done[i] = Some(Done::Changed(u64::from(acked.remove(id))));
+    }
+    Ok(())
+}
