@@ -143,6 +143,22 @@ impl Process {
         self.lines.lock().expect("lines").join("\n")
     }
 
+    /// SIGTERM, then waits up to `limit` for the process to exit; its exit
+    /// status, or `None` if it is still running.
+    fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self._child.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL: no destructor, no flush, no goodbye.
     fn kill(self) {
         let _ = Command::new("kill")
@@ -591,4 +607,40 @@ async fn the_tokens_and_keys_commands_work_beside_a_running_gateway_and_print_no
             "a token value was printed: {text}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_waits_for_a_hand_off_in_flight_then_exits_0() {
+    // The callback's request is cut by its deadline while Notion is still
+    // answering, so no request is open when SIGTERM arrives: only the
+    // hand-off's own task holds the token's fate.
+    let receiver = Receiver::start(200, Duration::ZERO).await;
+    let mut o = webhook_options(receiver.addr, Store::Sqlite, &[]);
+    o.server.push("request_timeout_ms = 300".into());
+    let (setup, stand_in) = Setup::with_stand_in(&o).await;
+    let mut gateway = Process::start(&setup, None);
+    stand_in.push_fault(Fault::Delay(Duration::from_millis(800)));
+    let _browser = run_flow(&stand_in, &setup).await;
+    let start = Instant::now();
+    while stand_in.token_requests() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no exchange");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The browser has had its 503; Notion answers at 800 ms.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let status = gateway.terminate(Duration::from_secs(20));
+    let log = gateway.log();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exits 0 once the hand-off is done:\n{log}"
+    );
+    assert!(log.contains("the consumer accepted the token"), "{log}");
+    assert_eq!(
+        keys_seen(&receiver),
+        (1, 1),
+        "delivered once, before the exit"
+    );
+    let list = tokens_list(&setup.config);
+    assert!(list.contains("exchanges: committed 1"), "{list}");
 }

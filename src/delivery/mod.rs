@@ -5,7 +5,8 @@
 //! the worker ([`worker`]). The [`Keeper`] below them seals and commits,
 //! holds what the store could not take ([`held`]), and refreshes and
 //! revokes kept tokens ([`refresh`]) under leases ([`lease`]); work that must
-//! finish once started runs as tracked tasks.
+//! finish once started runs as tracked tasks. Every call into the consumer
+//! starts here (a token, or Notion's redirect error).
 
 mod attempt;
 mod handoff;
@@ -23,7 +24,8 @@ pub use handoff::{HandOff, HandOffError, HandedOff};
 pub use keeper::Keeper;
 pub use refresh::{CurrentToken, Freshness};
 
-use crate::plugins::Plugins;
+use crate::plugins::contract::{RedirectError, StateInfo};
+use crate::plugins::{PluginError, Plugins};
 
 /// Hands tokens to the consumer: the keeper's tokens, the gateway's plugins.
 pub struct DeliveryService {
@@ -54,5 +56,20 @@ impl DeliveryService {
     /// The keeper below it.
     pub fn keeper(&self) -> &Arc<Keeper> {
         &self.keeper
+    }
+
+    /// Tells the consumer that Notion redirected with an error (no token
+    /// exists, so nothing is stored or retried): the one other way the
+    /// consumer is entered, kept here so every consumer call is delivery's.
+    pub async fn redirect_error(
+        &self,
+        request_id: &str,
+        error: &RedirectError,
+        state: &StateInfo,
+    ) -> Result<(), PluginError> {
+        self.plugins
+            .consumer()
+            .consume_redirect_error(request_id, error, state)
+            .await
     }
 }

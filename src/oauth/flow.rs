@@ -202,9 +202,8 @@ impl Flow {
                 error_description: params.error_description,
             };
             tracing::info!(request_id, error = %error.error, "Notion redirected with an error");
-            self.plugins
-                .consumer()
-                .consume_redirect_error(request_id, &error, &state)
+            self.delivery
+                .redirect_error(request_id, &error, &state)
                 .await
                 .map_err(|e| fail(FlowError::Consumer(e)))?;
             let page = self
