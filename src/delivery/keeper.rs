@@ -141,26 +141,32 @@ impl Keeper {
     ) -> Result<Committed, VaultError> {
         let sealer = self.vault.sealer();
         let config = self.vault.config();
-        let connection = if config.keep_tokens && spec.reason != Reason::Revoked {
-            Some(ConnectionWrite {
-                workspace_id: token.workspace_id.clone(),
-                workspace_name: token.workspace_name.clone(),
-                owner_user_id: match &token.owner {
-                    Owner::User { user } => Some(user.id.clone()),
-                    Owner::Workspace => None,
-                },
-                sealed: sealer.seal(token, Row::Connection(&token.bot_id))?,
-                expect_version: spec.expect_version,
-            })
+        let keep = config.keep_tokens && spec.reason != Reason::Revoked;
+        let (outbox, current) = if keep {
+            let [outbox, current] = sealer.seal_each(
+                token,
+                [Row::Outbox(&spec.id), Row::Connection(&token.bot_id)],
+            )?;
+            (outbox, Some(current))
         } else {
-            None
+            (sealer.seal(token, Row::Outbox(&spec.id))?, None)
         };
+        let connection = current.map(|sealed| ConnectionWrite {
+            workspace_id: token.workspace_id.clone(),
+            workspace_name: token.workspace_name.clone(),
+            owner_user_id: match &token.owner {
+                Owner::User { user } => Some(user.id.clone()),
+                Owner::Workspace => None,
+            },
+            sealed,
+            expect_version: spec.expect_version,
+        });
         let now = now_ms();
         let commit = Commit {
             id: spec.id.clone(),
             bot_id: token.bot_id.clone(),
             reason: spec.reason,
-            sealed: sealer.seal(token, Row::Outbox(&spec.id))?,
+            sealed: outbox,
             state: spec.state.clone(),
             lease_owner: self.owner.clone(),
             lease_until: now + crate::vault::store::ms(config.lease),

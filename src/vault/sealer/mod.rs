@@ -72,10 +72,22 @@ impl Sealer {
 
     /// Seals a token for `row`.
     pub fn seal(&self, token: &TokenResponse, row: Row<'_>) -> Result<Vec<u8>, VaultError> {
-        Ok(self
-            .keys
-            .load()
-            .seal(&token.to_sealable(), row.aad().as_bytes())?)
+        self.seal_each(token, [row]).map(|[sealed]| sealed)
+    }
+
+    /// Seals one token for each of `rows` (serialized once).
+    pub fn seal_each<const N: usize>(
+        &self,
+        token: &TokenResponse,
+        rows: [Row<'_>; N],
+    ) -> Result<[Vec<u8>; N], VaultError> {
+        let plain = token.to_sealable();
+        let ring = self.keys.load();
+        let mut sealed: [Vec<u8>; N] = std::array::from_fn(|_| Vec::new());
+        for (out, row) in sealed.iter_mut().zip(rows) {
+            *out = ring.seal(&plain, row.aad().as_bytes())?;
+        }
+        Ok(sealed)
     }
 
     /// Opens a token sealed for `row`; on an unknown key, reads the keys
