@@ -141,13 +141,7 @@ async fn consumer_error_keeps_the_token_and_says_it_is_being_completed() {
     assert_eq!(status, 202, "stored, not yet taken: not a success page");
     assert!(body.contains("being completed"), "{body}");
     assert_eq!(h.stand_in.token_requests(), 1);
-    let d = h
-        .gateway
-        .vault()
-        .store()
-        .deliveries(5)
-        .await
-        .expect("deliveries");
+    let d = h.deliveries(5).await;
     assert_eq!(
         (d[0].status.as_str(), d[0].attempts),
         ("pending", 1),

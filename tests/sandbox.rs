@@ -36,13 +36,7 @@ async fn consumer_error_keeps_the_token_for_a_retry(plugin: &str) {
     let (status, body) = connect(&h).await;
     assert_eq!(status, 202);
     assert!(body.contains("being completed"), "{body}");
-    let d = h
-        .gateway
-        .vault()
-        .store()
-        .deliveries(5)
-        .await
-        .expect("deliveries");
+    let d = h.deliveries(5).await;
     assert_eq!(
         (d[0].status.as_str(), d[0].attempts),
         ("pending", 1),

@@ -368,6 +368,16 @@ impl Harness {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway_url)
     }
+
+    /// The latest deliveries the vault recorded, newest first.
+    pub async fn deliveries(&self, limit: i64) -> Vec<notion_oauth_gateway::vault::DeliveryRecord> {
+        self.gateway
+            .vault()
+            .store()
+            .deliveries(limit)
+            .await
+            .expect("deliveries")
+    }
 }
 
 /// A browser: a cookie jar, no automatic redirects, short timeouts.
