@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::DeliveryService;
 use super::attempt::Attempt;
 use crate::vault::Row;
-use crate::vault::store::{Claimed, Table};
+use crate::vault::store::{Claimed, Evidence};
 
 /// How often the worker looks for due work when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
@@ -100,7 +100,7 @@ impl DeliveryService {
         // Pending after Notion's whole timeout (and a margin for the commit)
         // means it will never commit: its process stopped.
         let grace = keeper.notion().timeout() + Duration::from_secs(2);
-        match keeper.store().sweep_lost(Table::Exchange, grace).await {
+        match keeper.store().sweep_lost(Evidence::Exchange, grace).await {
             Ok(ids) => {
                 for id in ids {
                     tracing::error!(
@@ -112,7 +112,7 @@ impl DeliveryService {
             }
             Err(e) => tracing::warn!("cannot check for lost exchanges: {e}"),
         }
-        match keeper.store().sweep_lost(Table::Refresh, grace).await {
+        match keeper.store().sweep_lost(Evidence::Refresh, grace).await {
             Ok(ids) => {
                 for id in ids {
                     keeper.refreshed_pair_lost(&id, "the refresh was cut off before its commit");

@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use sqlx::PgConnection;
 
 use super::StoreError;
-use super::ops::{Done, Op};
+use super::ops::{
+    Done, Op, connection_insert, connection_replace, outbox_delivered, outbox_insert,
+};
 use super::records::{Commit, Committed, ConnectionWrite};
 
 /// Answers for the ops of `ops` it ran (by index); `None` for the rest.
@@ -96,13 +98,12 @@ async fn commits(
         .collect();
     if !kept.is_empty() {
         sqlx::query(
-            "INSERT INTO vault_connection (bot_id, workspace_id, workspace_name, owner_user_id, token, version, created_at, updated_at) \
-             SELECT b, w, n, o, t, 1, at, at \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[]) AS u(b, w, n, o, t, at) \
-             ON CONFLICT (bot_id) DO UPDATE SET workspace_id = excluded.workspace_id, \
-             workspace_name = excluded.workspace_name, owner_user_id = excluded.owner_user_id, \
-             token = excluded.token, version = vault_connection.version + 1, \
-             updated_at = excluded.updated_at, revoked_at = NULL",
+            concat!(
+                connection_insert!(),
+                "SELECT b, w, n, o, t, 1, at, at \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[]) AS u(b, w, n, o, t, at)",
+                connection_replace!()
+            ),
         )
         .bind(kept.iter().map(|(c, _)| c.bot_id.as_str()).collect::<Vec<_>>())
         .bind(kept.iter().map(|(_, w)| w.workspace_id.as_str()).collect::<Vec<_>>())
@@ -116,11 +117,13 @@ async fn commits(
     }
     let all: Vec<&Commit> = mine.iter().map(|m| m.1).collect();
     sqlx::query(
-        "INSERT INTO vault_outbox (id, bot_id, reason, token, state, attempts, next_attempt_at, status, created_at, lease_owner, lease_until) \
-         SELECT id, b, r, t, s, 0, at, 'pending', at, lo, lu \
+        concat!(
+            outbox_insert!(),
+            "SELECT id, b, r, t, s, 0, at, 'pending', at, lo, lu \
          FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::text[], $8::bigint[]) \
            AS u(id, b, r, t, s, at, lo, lu) \
-         ON CONFLICT (id) DO NOTHING",
+         ON CONFLICT (id) DO NOTHING"
+        ),
     )
     .bind(all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
     .bind(all.iter().map(|c| c.bot_id.as_str()).collect::<Vec<_>>())
@@ -171,11 +174,12 @@ async fn acknowledgements(
         return Ok(());
     }
     let acked: Vec<(String,)> = sqlx::query_as(
-        "UPDATE vault_outbox SET status = 'delivered', token = NULL, attempts = attempts + 1, \
-         finished_at = u.at, lease_owner = NULL, lease_until = NULL, last_error = NULL \
-         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, owner, at) \
+        concat!(
+            outbox_delivered!(),
+            "u.at FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, owner, at) \
          WHERE vault_outbox.id = u.id AND vault_outbox.lease_owner = u.owner AND vault_outbox.status = 'pending' \
-         RETURNING vault_outbox.id",
+         RETURNING vault_outbox.id"
+        ),
     )
     .bind(mine.iter().map(|m| m.1).collect::<Vec<_>>())
     .bind(mine.iter().map(|m| m.2).collect::<Vec<_>>())

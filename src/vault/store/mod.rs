@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use ops::{Done, Op};
 pub use records::{
-    Claimed, Commit, Committed, Connection, ConnectionWrite, DeliveryRecord, Reason, SealedTable,
-    Table,
+    Claimed, Commit, Committed, Connection, ConnectionWrite, DeliveryRecord, Evidence, Reason,
+    SealedTable, Table,
 };
 
 use crate::config::StoreBackend;
@@ -193,7 +193,7 @@ impl Store {
     /// lost; returns their ids.
     pub async fn sweep_lost(
         &self,
-        table: Table,
+        table: Evidence,
         older_than: Duration,
     ) -> Result<Vec<String>, StoreError> {
         let now = now_ms();

@@ -5,9 +5,47 @@
 
 use super::StoreError;
 use super::records::{
-    Claimed, Commit, Committed, Connection, DeliveryRecord, Reason, SealedTable, Table,
+    Claimed, Commit, Committed, Connection, DeliveryRecord, Evidence, Reason, SealedTable, Table,
 };
 use super::sql::{Param, Row, Sql};
+
+// Statement parts the one-by-one ops here and the grouped ops of
+// `grouped.rs` share, so the two forms of one write cannot drift apart.
+
+/// The columns of a new connection row.
+macro_rules! connection_insert {
+    () => {
+        "INSERT INTO vault_connection (bot_id, workspace_id, workspace_name, owner_user_id, token, version, created_at, updated_at) "
+    };
+}
+
+/// A reconnect replaces the kept token and bumps the version.
+macro_rules! connection_replace {
+    () => {
+        " ON CONFLICT (bot_id) DO UPDATE SET workspace_id = excluded.workspace_id, \
+         workspace_name = excluded.workspace_name, owner_user_id = excluded.owner_user_id, \
+         token = excluded.token, version = vault_connection.version + 1, \
+         updated_at = excluded.updated_at, revoked_at = NULL"
+    };
+}
+
+/// The columns of a new outbox row.
+macro_rules! outbox_insert {
+    () => {
+        "INSERT INTO vault_outbox (id, bot_id, reason, token, state, attempts, next_attempt_at, status, created_at, lease_owner, lease_until) "
+    };
+}
+
+/// A delivered row: its sealed copy deleted, its lease let go; the
+/// statement goes on with `finished_at`'s value.
+macro_rules! outbox_delivered {
+    () => {
+        "UPDATE vault_outbox SET status = 'delivered', token = NULL, attempts = attempts + 1, \
+         lease_owner = NULL, lease_until = NULL, last_error = NULL, finished_at = "
+    };
+}
+
+pub(super) use {connection_insert, connection_replace, outbox_delivered, outbox_insert};
 
 /// One thing to do in the store.
 #[derive(Debug)]
@@ -34,7 +72,11 @@ pub(crate) enum Op {
         now: i64,
     },
     /// Marks exchanges or refreshes pending since before `before` as lost.
-    SweepLost { table: Table, before: i64, now: i64 },
+    SweepLost {
+        table: Evidence,
+        before: i64,
+        now: i64,
+    },
     /// Commits a token (outbox, connection, exchange or refresh) atomically.
     Commit(Box<Commit>),
     /// Claims due deliveries.
@@ -220,15 +262,14 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         ),
         Op::SweepLost { table, before, now } => {
             let sql = match table {
-                Table::Exchange => {
+                Evidence::Exchange => {
                     "UPDATE vault_exchange SET status = 'lost', finished_at = $1 \
                      WHERE status = 'pending' AND started_at < $2 RETURNING exchange_id"
                 }
-                Table::Refresh => {
+                Evidence::Refresh => {
                     "UPDATE vault_refresh SET status = 'lost', finished_at = $1 \
                      WHERE status = 'pending' AND started_at < $2 RETURNING id"
                 }
-                Table::Outbox => return Ok(Done::Ids(Vec::new())),
             };
             let rows = db.query(sql, &[(*now).into(), (*before).into()]).await?;
             let ids = rows.into_iter().map(|mut r| r.text(0));
@@ -270,9 +311,10 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         ),
         Op::Acknowledge { id, owner, now } => changed(
             db.execute(
-                "UPDATE vault_outbox SET status = 'delivered', token = NULL, attempts = attempts + 1, \
-                 finished_at = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL \
-                 WHERE id = $2 AND lease_owner = $3 AND status = 'pending'",
+                concat!(
+                    outbox_delivered!(),
+                    "$1 WHERE id = $2 AND lease_owner = $3 AND status = 'pending'"
+                ),
                 &[(*now).into(), id.into(), owner.into()],
             )
             .await?,
@@ -448,12 +490,11 @@ async fn commit<S: Sql>(db: &mut S, c: &Commit) -> Result<Done, StoreError> {
         let changed = match w.expect_version {
             None => {
                 db.execute(
-                    "INSERT INTO vault_connection (bot_id, workspace_id, workspace_name, owner_user_id, token, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
-                     ON CONFLICT (bot_id) DO UPDATE SET workspace_id = excluded.workspace_id, \
-                     workspace_name = excluded.workspace_name, owner_user_id = excluded.owner_user_id, \
-                     token = excluded.token, version = vault_connection.version + 1, \
-                     updated_at = excluded.updated_at, revoked_at = NULL",
+                    concat!(
+                        connection_insert!(),
+                        "VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
+                        connection_replace!()
+                    ),
                     &[
                         (&c.bot_id).into(),
                         (&w.workspace_id).into(),
@@ -484,8 +525,10 @@ async fn commit<S: Sql>(db: &mut S, c: &Commit) -> Result<Done, StoreError> {
         }
     }
     db.execute(
-        "INSERT INTO vault_outbox (id, bot_id, reason, token, state, attempts, next_attempt_at, status, created_at, lease_owner, lease_until) \
-         VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        concat!(
+            outbox_insert!(),
+            "VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', $6, $7, $8) ON CONFLICT (id) DO NOTHING"
+        ),
         &[
             (&c.id).into(),
             (&c.bot_id).into(),

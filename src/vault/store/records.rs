@@ -151,6 +151,16 @@ pub enum Table {
     Outbox,
 }
 
+/// A table of evidence written before Notion is called, whose rows still
+/// pending long after are swept as lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Code exchanges.
+    Exchange,
+    /// Refreshes.
+    Refresh,
+}
+
 /// A table that holds sealed tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SealedTable {
