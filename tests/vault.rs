@@ -497,13 +497,7 @@ async fn a_callback_replayed_to_another_instance_on_the_same_store_is_refused_be
 
     // A second instance: the same config (state key, redirect URI, schema).
     let text = std::fs::read_to_string(&h.config_path).expect("config");
-    let env = move |name: &str| match name {
-        "TEST_SECRET" => Some(secret.clone()),
-        "TEST_API_KEY" => Some(API_KEY.to_string()),
-        _ => None,
-    };
-    let config =
-        notion_oauth_gateway::config::Config::from_toml(&text, "b.toml", &env).expect("config");
+    let config = support::load_config(&text, &secret, Some(API_KEY)).expect("config");
     let b = notion_oauth_gateway::Gateway::build(config)
         .await
         .expect("second instance");
@@ -633,14 +627,8 @@ async fn two_instances(store: Store) -> (tempfile::TempDir, Vault, Vault) {
     let dir = tempfile::tempdir().expect("dir");
     let o = Options::default().on(store, &[]);
     let text = support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
-    let secret = o.client_secret.clone();
-    let env = move |name: &str| match name {
-        "TEST_SECRET" => Some(secret.clone()),
-        "TEST_API_KEY" => Some(API_KEY.to_string()),
-        _ => None,
-    };
     let config =
-        notion_oauth_gateway::config::Config::from_toml(&text, "t.toml", &env).expect("config");
+        support::load_config(&text, &o.client_secret, o.api_key.as_deref()).expect("config");
     let a = Vault::open(&config.store).await.expect("instance a");
     let b = Vault::open(&config.store).await.expect("instance b");
     (dir, a, b)

@@ -233,6 +233,18 @@ fn scheme(tls: &Option<TlsFiles>) -> &'static str {
 }
 
 /// The config text for a harness.
+/// Checks a test config `text` with its secrets in the (stand-in)
+/// environment: `TEST_SECRET` is `secret`, `TEST_API_KEY` is `api_key`.
+pub fn load_config(text: &str, secret: &str, api_key: Option<&str>) -> Result<Config, String> {
+    let (secret, api_key) = (secret.to_string(), api_key.map(str::to_string));
+    let env = move |name: &str| match name {
+        "TEST_SECRET" => Some(secret.clone()),
+        "TEST_API_KEY" => api_key.clone(),
+        _ => None,
+    };
+    Config::from_toml(text, "gateway.toml", &env).map_err(|e| e.to_string())
+}
+
 pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> String {
     let (gw_scheme, si_scheme) = (scheme(&o.gateway_tls), scheme(&o.stand_in_tls));
     let tls_lines = o.gateway_tls.as_ref().map_or(String::new(), |t| {
@@ -327,14 +339,7 @@ impl Harness {
         let text = config_text(&o, dir.path(), &gateway, &stand_in_host);
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, &text).expect("write config");
-        let secret = o.client_secret.clone();
-        let api_key = o.api_key.clone();
-        let env = move |name: &str| match name {
-            "TEST_SECRET" => Some(secret.clone()),
-            "TEST_API_KEY" => api_key.clone(),
-            _ => None,
-        };
-        let config = Config::from_toml(&text, "gateway.toml", &env).map_err(|e| e.to_string())?;
+        let config = load_config(&text, &o.client_secret, o.api_key.as_deref())?;
         let clock = ShiftedClock::default();
         let gw = Gateway::build_with_clock(config, Arc::new(clock.clone()))
             .await
