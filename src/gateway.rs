@@ -124,7 +124,7 @@ impl Gateway {
             .token_api
             .api_key
             .as_ref()
-            .map(|key| TokenApi::new(config.routes.api.clone(), key, keeper.clone()));
+            .map(|key| TokenApi::new(key, keeper.clone()));
         let flow = Flow::new(config.clone(), key, plugins.clone(), delivery, clock);
         let app = Arc::new(App::new(
             config.clone(),

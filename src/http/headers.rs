@@ -52,7 +52,7 @@ pub(crate) fn secure(headers: &mut HeaderMap, request_id: &str, no_store: bool, 
 pub(crate) fn view_may_set(name: &HeaderName, value: &HeaderValue) -> bool {
     let n = name.as_str();
     if n == header::LOCATION.as_str() {
-        return value.to_str().is_ok_and(crate::oauth::is_local_path);
+        return value.to_str().is_ok_and(super::local_path::is_local_path);
     }
     !(matches!(
         n,

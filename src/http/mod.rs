@@ -1,22 +1,31 @@
-//! The HTTP side: the server loop with its limits and timeouts, the router,
-//! the security headers every response carries, and the static documents.
+//! The HTTP side: the server loop with its limits and timeouts, the routes
+//! and their handlers, the security headers every response carries, and the
+//! static documents.
 //!
-//! This is the only module that knows hyper; it maps the flow's outcomes to
-//! responses in one place ([`router`]).
+//! This is the only module that speaks HTTP. Requests are resolved to a
+//! route once ([`route`]), handled in [`app`] and [`token_api`], and every
+//! outcome below (a flow's end or error, a vault error, the gateway's own
+//! refusals) is answered in one place ([`outcome`]) with the responses built
+//! in [`response`].
 
+mod app;
 mod client_ip;
 mod documents;
 mod headers;
 mod landing;
+mod local_path;
+mod outcome;
 mod rate_limit;
+mod response;
 mod result_pages;
-mod router;
+mod route;
 mod server;
 mod tls;
 mod token_api;
 
+pub use app::App;
 pub use documents::{Document, DocumentError, load_documents};
-pub use router::{App, Body};
+pub use response::Body;
 pub use server::{Handler, PeerAddr, serve};
 pub use tls::{TlsError, TlsServer, load_certified_key};
 pub use token_api::TokenApi;

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::router::Body;
+use super::response::Body;
 use super::tls::TlsServer;
 use crate::config::ServerConfig;
 

@@ -71,7 +71,30 @@ pub enum NotionError {
     Setup(String),
 }
 
+/// What a failed call to Notion means for its caller, so that each layer
+/// above matches Notion's codes through this and never by string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotionErrorKind {
+    /// Notion refused the grant (`invalid_grant`): the code or refresh token
+    /// is spent, expired or revoked; asking again with it cannot succeed.
+    InvalidGrant,
+    /// Notion did not answer in time.
+    Timeout,
+    /// Any other failure: Notion refused for another reason, failed, or
+    /// could not be reached.
+    Failed,
+}
+
 impl NotionError {
+    /// What this failure means (see [`NotionErrorKind`]).
+    pub fn kind(&self) -> NotionErrorKind {
+        match self {
+            Self::Rejected { code, .. } if code == "invalid_grant" => NotionErrorKind::InvalidGrant,
+            Self::Timeout(_) => NotionErrorKind::Timeout,
+            _ => NotionErrorKind::Failed,
+        }
+    }
+
     /// Whether Notion may have issued a token the gateway never received:
     /// the request was sent, and no answer that rules it out came back.
     /// A code exchange that fails this way is counted as possibly lost.

@@ -9,5 +9,5 @@ mod error;
 mod token;
 
 pub use client::{Introspection, NotionClient};
-pub use error::{NotionError, OAuthErrorBody};
+pub use error::{NotionError, NotionErrorKind, OAuthErrorBody};
 pub use token::{Owner, TokenResponse, User};

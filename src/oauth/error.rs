@@ -1,13 +1,13 @@
-//! Every way a flow can fail, with the status, the error kind the view gets,
-//! and the sentence the user reads. The mapping lives here, in one place.
+//! Every way a flow can fail, and the error kind the view gets. The status
+//! and the sentence the user reads are [`crate::http`]'s to decide.
 
 use crate::delivery::HandOffError;
-use crate::notion::NotionError;
+use crate::notion::{NotionError, NotionErrorKind};
 use crate::plugins::PluginError;
 use crate::plugins::contract::ErrorKind;
 
 /// A failed flow. `Display` is the log line's detail (never a secret); the
-/// user sees [`FlowError::public_message`].
+/// user sees a sentence chosen by its [`FlowError::kind`].
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
     /// The request is malformed (missing code, duplicate parameters, ...).
@@ -50,7 +50,8 @@ pub enum FlowError {
 }
 
 impl FlowError {
-    /// The kind the view is told.
+    /// The kind the view is told; how each kind is answered (status and the
+    /// sentence the user reads) is decided in [`crate::http`].
     pub fn kind(&self) -> ErrorKind {
         match self {
             FlowError::BadRequest(_) | FlowError::MissingState => ErrorKind::BadRequest,
@@ -58,68 +59,21 @@ impl FlowError {
             FlowError::ExpiredState => ErrorKind::ExpiredState,
             FlowError::ReplayedState => ErrorKind::ReplayedState,
             FlowError::BrowserMismatch => ErrorKind::BrowserMismatch,
-            FlowError::Notion(NotionError::Rejected { code, .. }) if code == "invalid_grant" => {
-                ErrorKind::NotionRejected
-            }
-            FlowError::Notion(NotionError::Timeout(_)) => ErrorKind::NotionTimeout,
-            FlowError::Notion(_) => ErrorKind::NotionUnavailable,
+            FlowError::Notion(e) => match e.kind() {
+                NotionErrorKind::InvalidGrant => ErrorKind::NotionRejected,
+                NotionErrorKind::Timeout => ErrorKind::NotionTimeout,
+                NotionErrorKind::Failed => ErrorKind::NotionUnavailable,
+            },
             FlowError::Consumer(_) | FlowError::Undelivered => ErrorKind::ConsumerFailed,
             FlowError::Busy | FlowError::Store(_) | FlowError::Internal(_) => ErrorKind::Internal,
         }
     }
 
-    /// The HTTP status of the error page.
-    pub fn status(&self) -> u16 {
-        match self.kind() {
-            ErrorKind::BadRequest
-            | ErrorKind::InvalidState
-            | ErrorKind::ExpiredState
-            | ErrorKind::ReplayedState
-            | ErrorKind::NotionRejected => 400,
-            ErrorKind::BrowserMismatch => 403,
-            ErrorKind::NotionUnavailable => 502,
-            ErrorKind::NotionTimeout => 504,
-            ErrorKind::ConsumerFailed | ErrorKind::Internal => match self {
-                FlowError::Busy | FlowError::Store(_) => 503,
-                _ => 500,
-            },
-        }
-    }
-
-    /// One sentence for the user: what happened and what to do.
-    pub fn public_message(&self) -> &'static str {
-        match self.kind() {
-            ErrorKind::BadRequest => {
-                "The link back from Notion is incomplete. Please start connecting Notion again."
-            }
-            ErrorKind::InvalidState => {
-                "This sign-in link is not valid. Please start connecting Notion again."
-            }
-            ErrorKind::ExpiredState => {
-                "This sign-in took too long and expired. Please start connecting Notion again."
-            }
-            ErrorKind::ReplayedState => {
-                "This sign-in link was already used. Please start connecting Notion again."
-            }
-            ErrorKind::BrowserMismatch => {
-                "This sign-in was started in another browser, or your browser blocked its cookie. Please start again in this browser with cookies enabled."
-            }
-            ErrorKind::NotionRejected => {
-                "Notion did not accept the authorization (it may have expired). Please start connecting Notion again."
-            }
-            ErrorKind::NotionUnavailable => {
-                "Notion could not complete the connection right now. Please try again in a moment."
-            }
-            ErrorKind::NotionTimeout => {
-                "Notion took too long to answer. Please try again in a moment."
-            }
-            ErrorKind::ConsumerFailed => {
-                "The connection could not be saved. Please try again in a moment."
-            }
-            ErrorKind::Internal => {
-                "Something went wrong on our side. Please try again in a moment."
-            }
-        }
+    /// Whether the failure is this gateway's being unable to take the flow
+    /// right now (too busy, or its store is down), rather than a fault:
+    /// trying again shortly can succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, FlowError::Busy | FlowError::Store(_))
     }
 }
 

@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use super::binding::BindingCookie;
 use super::error::FlowError;
-use super::fallback;
 use super::params::{CallbackParams, MAX_PASSTHROUGH_STATE};
 use super::replay::{Claim, ReplayGuard};
-use super::return_to::is_local_path;
 use super::state::{MAX_APP_DATA, StateCodec};
 use crate::clock::SharedClock;
 use crate::config::{Config, StateMode};
@@ -26,14 +24,60 @@ pub struct Redirect {
     pub set_cookie: Option<String>,
 }
 
+/// What the browser is to be shown for one outcome of the flow: the outcome
+/// itself, and the view's page for it when the view gave one. The gateway
+/// answers with its own page for the outcome when the view's is missing or
+/// unusable (see [`crate::http`]).
+#[derive(Debug)]
+pub struct Shown {
+    /// What happened.
+    pub outcome: Outcome,
+    /// The view's page; `None` when the view failed (already logged) or
+    /// has no say (a token received but not yet delivered).
+    pub view: Option<Page>,
+}
+
+/// How a flow ended, as far as the browser is concerned.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The token was delivered: the success page.
+    Connected,
+    /// The token is durably stored but the consumer has not taken it yet:
+    /// the truth, without claiming success.
+    Received,
+    /// Notion redirected with an error (the user cancelled or refused).
+    Denied,
+    /// The flow failed; the view is told this.
+    Failed(ErrorInfo),
+}
+
+impl Outcome {
+    /// The page's name in logs.
+    pub fn page_name(&self) -> &'static str {
+        match self {
+            Outcome::Connected => "success",
+            Outcome::Received => "received",
+            Outcome::Denied => "access-denied",
+            Outcome::Failed(_) => "error",
+        }
+    }
+}
+
 /// The callback's answer.
 #[derive(Debug)]
-pub struct CallbackPage {
-    /// What the browser sees.
-    pub page: Page,
-    /// Whether the callback got past the state check, so the page is about a
-    /// real flow (and worth keeping for the browser to fetch at a clean URL).
-    pub past_state_check: bool,
+pub enum Callback {
+    /// The flow got past the state check and ran to its end: the page is
+    /// about a real flow (worth keeping for the browser at a clean URL).
+    Ended(Shown),
+    /// The flow failed; `state` is the flow's when it got past the state
+    /// check. The error page is asked for with [`Flow::error_page`] once
+    /// the error's status and sentence are chosen.
+    Failed {
+        /// What went wrong.
+        error: FlowError,
+        /// The verified state, if the callback got that far.
+        state: Option<StateInfo>,
+    },
 }
 
 /// The OAuth flow of one integration.
@@ -161,25 +205,16 @@ impl Flow {
         })
     }
 
-    /// `GET {redirect}`: checks, exchanges, delivers and renders. Always a page.
+    /// `GET {redirect}`: checks, exchanges, delivers and asks the view for its page.
     pub async fn callback<'a>(
         &self,
         query: Option<&str>,
         cookies: impl IntoIterator<Item = &'a str>,
         request_id: &str,
-    ) -> CallbackPage {
+    ) -> Callback {
         match self.run_callback(query, cookies, request_id).await {
-            Ok(page) => CallbackPage {
-                page,
-                past_state_check: true,
-            },
-            Err((error, state)) => {
-                tracing::warn!(request_id, kind = ?error.kind(), status = error.status(), "callback failed: {error}");
-                CallbackPage {
-                    page: self.error_page(&error, state.as_ref(), request_id).await,
-                    past_state_check: state.is_some(),
-                }
-            }
+            Ok(shown) => Callback::Ended(shown),
+            Err((error, state)) => Callback::Failed { error, state },
         }
     }
 
@@ -188,7 +223,7 @@ impl Flow {
         query: Option<&str>,
         cookies: impl IntoIterator<Item = &'a str>,
         request_id: &str,
-    ) -> Result<Page, (FlowError, Option<StateInfo>)> {
+    ) -> Result<Shown, (FlowError, Option<StateInfo>)> {
         let params =
             CallbackParams::parse(query).map_err(|why| (FlowError::BadRequest(why), None))?;
         let (state, exchange_id) = self
@@ -211,7 +246,7 @@ impl Flow {
                 .view()
                 .denied_page(request_id, &error, &state)
                 .await;
-            return Ok(vetted(page, request_id, "access-denied", denied_fallback));
+            return Ok(shown(Outcome::Denied, page, request_id));
         }
 
         let code = params
@@ -225,7 +260,12 @@ impl Flow {
         let handed = self.delivery.hand_off(handoff, code).await;
         let authorization = match handed.map_err(|e| fail(e.into()))? {
             HandedOff::Accepted(authorization) => *authorization,
-            HandedOff::Received => return Ok(received_page()),
+            HandedOff::Received => {
+                return Ok(Shown {
+                    outcome: Outcome::Received,
+                    view: None,
+                });
+            }
         };
 
         let page = self
@@ -233,7 +273,7 @@ impl Flow {
             .view()
             .auth_page(request_id, &authorization, &state)
             .await;
-        Ok(vetted(page, request_id, "success", success_fallback))
+        Ok(shown(Outcome::Connected, page, request_id))
     }
 
     /// Checks the state (signed mode) and claims it; returns the state info
@@ -280,86 +320,33 @@ impl Flow {
         }
     }
 
-    /// The view's error page for `error`, or the gateway's own if the view fails.
+    /// The view's page for a failed flow, told `info` (the error's kind,
+    /// status and the sentence for the user).
     pub async fn error_page(
         &self,
-        error: &FlowError,
+        info: ErrorInfo,
         state: Option<&StateInfo>,
         request_id: &str,
-    ) -> Page {
-        let info = ErrorInfo {
-            kind: error.kind(),
-            status: error.status(),
-            message: error.public_message().to_string(),
-        };
+    ) -> Shown {
         let page = self
             .plugins
             .view()
             .error_page(request_id, &info, state)
             .await;
-        vetted(page, request_id, "error", || {
-            fallback::page(info.status, "Something went wrong", &info.message)
+        shown(Outcome::Failed(info), page, request_id)
+    }
+}
+
+/// The outcome with the view's page for it, or none when the view failed.
+fn shown(outcome: Outcome, page: Result<Page, PluginError>, request_id: &str) -> Shown {
+    let view = page
+        .inspect_err(|e| {
+            tracing::error!(
+                request_id,
+                "view failed on the {} page: {e}",
+                outcome.page_name()
+            );
         })
-    }
-}
-
-/// The gateway's own success page, when the view cannot give one.
-fn success_fallback() -> Page {
-    fallback::page(
-        200,
-        "Notion connected",
-        "Your Notion workspace is connected. You can close this window.",
-    )
-}
-
-/// The page for a token that is safely stored but not yet taken by the
-/// consumer: the truth, without claiming success.
-fn received_page() -> Page {
-    fallback::page(
-        202,
-        "Connection received",
-        "Notion sent your connection and it is safely stored. It is being completed in the background; you can close this window.",
-    )
-}
-
-/// The gateway's own access-denied page, when the view cannot give one.
-fn denied_fallback() -> Page {
-    fallback::page(
-        403,
-        "Notion was not connected",
-        "The connection was cancelled or refused. You can start again at any time.",
-    )
-}
-
-/// The view's page, or `fallback` when the view failed or asked to redirect
-/// the browser anywhere but a path on this site (no open redirects).
-fn vetted(
-    page: Result<Page, PluginError>,
-    request_id: &str,
-    which: &str,
-    fallback: impl FnOnce() -> Page,
-) -> Page {
-    match page {
-        Ok(page) if (300..400).contains(&page.status) => {
-            let target = page
-                .headers
-                .iter()
-                .find(|(name, _)| name == http::header::LOCATION)
-                .and_then(|(_, value)| value.to_str().ok());
-            if target.is_some_and(is_local_path) {
-                page
-            } else {
-                tracing::warn!(
-                    request_id,
-                    "the view's {which} page redirects off this site (or nowhere); the gateway's own page is shown instead"
-                );
-                fallback()
-            }
-        }
-        Ok(page) => page,
-        Err(e) => {
-            tracing::error!(request_id, "view failed on the {which} page: {e}");
-            fallback()
-        }
-    }
+        .ok();
+    Shown { outcome, view }
 }

@@ -13,7 +13,7 @@ const MAX_LEN: usize = 2048;
 /// origin with a path that does not start with `//`. The same must hold once
 /// it is percent-decoded, and decoded again, since an app or a proxy may
 /// decode a target before redirecting to it.
-pub fn is_local_path(target: &str) -> bool {
+pub(crate) fn is_local_path(target: &str) -> bool {
     if target.len() > MAX_LEN {
         return false;
     }

@@ -1,0 +1,273 @@
+//! The gateway's request handler: each request's route is resolved once
+//! ([`super::route`]), its handler runs under the request timeout, and every
+//! response leaves with the security headers and an access log line.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+
+use super::client_ip::client_ip;
+use super::documents::Document;
+use super::headers::secure;
+use super::landing;
+use super::outcome;
+use super::rate_limit::{Limits, retry_after_secs};
+use super::response::{self, Body};
+use super::result_pages::ResultPages;
+use super::route::{Route, Routes};
+use super::server::PeerAddr;
+use super::token_api::TokenApi;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::oauth::{Callback, Flow};
+
+/// The gateway's request handler, shared by every connection.
+pub struct App {
+    config: Arc<Config>,
+    routes: Routes,
+    flow: Flow,
+    landing: Option<Bytes>,
+    limits: Limits,
+    results: ResultPages,
+    /// Whether browsers reach the gateway over https (served here or by a
+    /// TLS proxy in front), so `Strict-Transport-Security` applies.
+    hsts: bool,
+    /// The token API, when `[token_api]` is on.
+    token_api: Option<TokenApi>,
+    /// The counters served at the metrics route.
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh id for a request, for logs, pages and the `x-request-id` header.
+fn new_request_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
+
+/// A handler's response, and whether it must not be cached.
+type Answer = (Response<Body>, bool);
+
+impl App {
+    /// The handler for `config`'s routes.
+    pub fn new(
+        config: Arc<Config>,
+        flow: Flow,
+        documents: Vec<Document>,
+        token_api: Option<TokenApi>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let landing = config
+            .server
+            .landing_page
+            .then(|| Bytes::from(landing::render(&config)));
+        let hsts = config.server.tls.is_some() || config.notion.redirect_uri.starts_with("https:");
+        Self {
+            routes: Routes::new(&config, documents, token_api.is_some()),
+            limits: Limits::new(&config.server.rate_limit),
+            results: ResultPages::default(),
+            hsts,
+            landing,
+            flow,
+            token_api,
+            metrics,
+            config,
+        }
+    }
+
+    /// Answers one request; never fails, never reads the request body.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body> {
+        let request_id = new_request_id();
+        let started = Instant::now();
+        let routed = tokio::time::timeout(
+            self.config.server.request_timeout,
+            self.route(&req, &request_id),
+        )
+        .await;
+        let (mut response, no_store) = routed.unwrap_or_else(|_| {
+            tracing::warn!(
+                request_id,
+                "request took longer than server.request_timeout_ms"
+            );
+            (response::page(outcome::too_slow()), true)
+        });
+        secure(response.headers_mut(), &request_id, no_store, self.hsts);
+        // The path only: query strings carry codes and states.
+        tracing::info!(
+            target: "access",
+            request_id,
+            method = %req.method(),
+            path = %req.uri().path(),
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+        );
+        response
+    }
+
+    /// Runs the handler of the request's route.
+    async fn route<B>(&self, req: &Request<B>, request_id: &str) -> Answer {
+        match self.routes.resolve(req.method(), req.uri().path()) {
+            Route::Api(route) => match &self.token_api {
+                Some(api) => (api.handle(req, route, request_id).await, true),
+                None => not_found(),
+            },
+            Route::WrongMethod => wrong_method(),
+            Route::Start => match self.limited(req, request_id) {
+                Some(refused) => refused,
+                None => self.start(req, request_id).await,
+            },
+            Route::Callback => match self.limited(req, request_id) {
+                Some(refused) => refused,
+                None => self.callback(req, request_id).await,
+            },
+            Route::ResultPage(id) => self.result_page(id),
+            Route::Health => (response::text(StatusCode::OK, "ok\n"), true),
+            Route::Metrics => self.metrics(),
+            Route::Document(doc) => (document(doc), false),
+            Route::Landing => self.landing(),
+            Route::NotFound => not_found(),
+        }
+    }
+
+    /// The 429 answer when the request's client is over its rate limit.
+    fn limited<B>(&self, req: &Request<B>, request_id: &str) -> Option<Answer> {
+        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+        let client = client_ip(req.headers(), peer, &self.config.server.trusted_proxies);
+        let wait = self.limits.check(client).err()?;
+        tracing::debug!(request_id, client = ?client, "rate limited");
+        let mut r = response::page(outcome::too_many_requests());
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs(wait)),
+        );
+        Some((r, true))
+    }
+
+    /// `GET {start}`: the redirect to Notion, with the binding cookie.
+    async fn start<B>(&self, req: &Request<B>, request_id: &str) -> Answer {
+        match self.flow.start(req.uri().query(), cookies(req)) {
+            Ok(redirect) => {
+                let mut r = response::redirect(StatusCode::FOUND, &redirect.location);
+                if let Some(cookie) = redirect.set_cookie {
+                    match HeaderValue::from_str(&cookie) {
+                        Ok(value) => {
+                            r.headers_mut().insert(header::SET_COOKIE, value);
+                        }
+                        Err(_) => r = response::internal(),
+                    }
+                }
+                (r, true)
+            }
+            Err(e) => {
+                tracing::warn!(request_id, "start refused: {e}");
+                let shown = self
+                    .flow
+                    .error_page(outcome::error_info(&e), None, request_id)
+                    .await;
+                (response::page(outcome::shown_page(shown, request_id)), true)
+            }
+        }
+    }
+
+    /// `GET {redirect}`: the flow's page, at a clean URL when it is about a
+    /// real flow (the code and state leave the address bar; a view's own
+    /// redirect already does).
+    async fn callback<B>(&self, req: &Request<B>, request_id: &str) -> Answer {
+        let callback = self
+            .flow
+            .callback(req.uri().query(), cookies(req), request_id)
+            .await;
+        let (shown, real_flow) = match callback {
+            Callback::Ended(shown) => (shown, true),
+            Callback::Failed { error, state } => {
+                let info = outcome::error_info(&error);
+                tracing::warn!(request_id, kind = ?info.kind, status = info.status, "callback failed: {error}");
+                let shown = self.flow.error_page(info, state.as_ref(), request_id).await;
+                (shown, state.is_some())
+            }
+        };
+        let page = outcome::shown_page(shown, request_id);
+        if self.config.server.clean_callback_url && real_flow && !(300..400).contains(&page.status)
+        {
+            let id = self.results.put(page, Instant::now());
+            let location = self.routes.result_page(&id);
+            return (response::redirect(StatusCode::SEE_OTHER, &location), true);
+        }
+        (response::page(page), true)
+    }
+
+    /// `GET {redirect}/{id}`: a callback's page, once.
+    fn result_page(&self, id: &str) -> Answer {
+        let page = self
+            .results
+            .take(id, Instant::now())
+            .unwrap_or_else(outcome::result_gone);
+        (response::page(page), true)
+    }
+
+    /// `GET {metrics}`: the counters in Prometheus' text format.
+    fn metrics(&self) -> Answer {
+        let r = response::with_type(
+            StatusCode::OK,
+            Bytes::from(self.metrics.render()),
+            "text/plain; version=0.0.4; charset=utf-8",
+        );
+        (r, true)
+    }
+
+    /// The landing page.
+    fn landing(&self) -> Answer {
+        match &self.landing {
+            Some(landing) => (
+                response::with_type(StatusCode::OK, landing.clone(), "text/html; charset=utf-8"),
+                true,
+            ),
+            None => not_found(),
+        }
+    }
+}
+
+impl super::server::Handler for App {
+    fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send {
+        App::handle(self, req)
+    }
+}
+
+/// The request's `Cookie` header values.
+fn cookies<B>(req: &Request<B>) -> impl Iterator<Item = &str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+}
+
+/// A configured document, cacheable.
+fn document(doc: &Document) -> Response<Body> {
+    response::with_type(StatusCode::OK, doc.body.clone(), doc.content_type)
+}
+
+fn wrong_method() -> Answer {
+    let mut r = response::text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed: use GET\n",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    (r, true)
+}
+
+fn not_found() -> Answer {
+    (response::text(StatusCode::NOT_FOUND, "not found\n"), true)
+}
