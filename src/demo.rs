@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, GatewayError};
-use crate::secret::Secret;
+use crate::secret::ClientSecret;
 use crate::standin::{self, StandIn, StandInConfig};
 
 /// The OAuth client id the demo's stand-in accepts.
@@ -153,7 +153,7 @@ impl Demo {
             addr: options.listen,
             source,
         })?;
-        let secret = Secret::new(hex::encode(rand::random::<[u8; 24]>()));
+        let secret = ClientSecret::new(hex::encode(rand::random::<[u8; 24]>()));
         let redirect_uri = format!("http://{gateway_addr}/auth/notion/redirect");
         let stand_in_config = StandInConfig {
             client_id: DEMO_CLIENT_ID.into(),

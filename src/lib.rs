@@ -17,6 +17,7 @@
 pub mod clock;
 pub mod config;
 pub mod data_dir;
+pub mod database;
 pub mod delivery;
 pub mod demo;
 pub mod gateway;
@@ -29,7 +30,6 @@ pub mod plugins;
 pub mod scaffold;
 pub mod secret;
 pub mod standin;
-pub mod store;
 pub mod vault;
 pub mod watch;
 

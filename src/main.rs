@@ -13,7 +13,7 @@ use notion_oauth_gateway::config::{Config, ConfigProblem, process_env};
 use notion_oauth_gateway::demo::{Demo, DemoOptions};
 use notion_oauth_gateway::plugins::{Plugins, list_components};
 use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
-use notion_oauth_gateway::secret::Secret;
+use notion_oauth_gateway::secret::ClientSecret;
 use notion_oauth_gateway::standin::{self, StandInConfig};
 use tokio::net::TcpListener;
 
@@ -443,7 +443,7 @@ async fn stand_in(
     })?;
     let config = StandInConfig {
         client_id,
-        client_secret: Secret::new(secret),
+        client_secret: ClientSecret::new(secret),
         redirect_uris,
         canaries: false,
         any_code,

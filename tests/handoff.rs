@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use notion_oauth_gateway::secret::Secret;
+use notion_oauth_gateway::secret::ClientSecret;
 use notion_oauth_gateway::standin::{self, Fault, StandIn, StandInConfig};
 use support::process::Running;
 use support::receiver::Receiver;
@@ -172,7 +172,7 @@ async fn stand_in_for(redirect_uris: Vec<String>) -> (Arc<StandIn>, SocketAddr) 
     standin::spawn(
         StandInConfig {
             client_id: "test-client".into(),
-            client_secret: Secret::new(SECRET),
+            client_secret: ClientSecret::new(SECRET),
             redirect_uris,
             canaries: true,
             any_code: false,

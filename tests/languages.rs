@@ -3,8 +3,8 @@
 
 mod support;
 
-use notion_oauth_gateway::store::Database;
-use notion_oauth_gateway::store::keyvalue::Bucket;
+use notion_oauth_gateway::database::Database;
+use notion_oauth_gateway::database::keyvalue::Bucket;
 use support::{Harness, Options};
 
 fn example(name: &str, keyvalue: bool) -> Options {

@@ -1,16 +1,198 @@
-//! Checks the `[plugins]` table: which components play which role, their
-//! limits, settings, log levels and the capabilities granted to each.
+//! The `[plugins]` table: which components play which role, their
+//! limits and log levels; each capability's own keys (settings, grants) are
+//! checked by the capability ([`crate::plugins::capability`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawGrants, RawLimits, RawPlugins};
-use super::validate::{Checker, is_plugin_name, quote_key, setting_string};
-use super::{
-    AllowedHost, EnvLookup, HttpGrant, KeyValueGrant, PluginGrants, PluginLimits, PluginLogLevel,
-    PluginsConfig,
-};
+use serde::Deserialize;
+
+use super::checker::{Checker, is_plugin_name, quote_key};
+use super::{EnvLookup, HttpGrant, KeyValueGrant};
+use crate::plugins::capability::{self, http, keyvalue};
+
+/// `[plugins]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlugins {
+    pub(crate) dir: Option<String>,
+    pub(crate) cache_dir: Option<String>,
+    pub(crate) watch: Option<bool>,
+    pub(crate) log_level: Option<String>,
+    #[serde(default)]
+    pub(crate) log_levels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) grants: BTreeMap<String, RawGrants>,
+    pub(crate) consumer: Option<String>,
+    pub(crate) view: Option<String>,
+    pub(crate) memory_limit_mib: Option<u64>,
+    pub(crate) deadline_ms: Option<u64>,
+    pub(crate) max_concurrent: Option<u32>,
+    #[serde(default)]
+    pub(crate) limits: BTreeMap<String, RawLimits>,
+    #[serde(default)]
+    pub(crate) settings: BTreeMap<String, toml::Table>,
+}
+
+/// `[plugins.grants.<name>]`: the capabilities one plugin may use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGrants {
+    pub(crate) http_hosts: Option<Vec<String>>,
+    pub(crate) http_timeout_ms: Option<u64>,
+    pub(crate) http_max_response_kib: Option<u64>,
+    pub(crate) keyvalue: Option<bool>,
+    pub(crate) keyvalue_max_value_kib: Option<u64>,
+    pub(crate) keyvalue_max_keys: Option<u64>,
+}
+
+/// `[plugins.limits.<name>]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) memory_limit_mib: Option<u64>,
+    pub(crate) deadline_ms: Option<u64>,
+}
+/// Sandbox limits of one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// The most linear memory one instance may have.
+    pub memory_bytes: u64,
+    /// The most wall time one call may take.
+    pub deadline: Duration,
+}
+
+/// How severe a plugin's log line must be to be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PluginLogLevel {
+    /// Everything.
+    Trace,
+    /// Debugging detail and up.
+    Debug,
+    /// Normal events and up (the default).
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+    /// Nothing.
+    Off,
+}
+
+impl PluginLogLevel {
+    /// Parses `trace`, `debug`, `info`, `warn`, `error` or `off`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "trace" => Self::Trace,
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "warn" | "warning" => Self::Warn,
+            "error" => Self::Error,
+            "off" | "none" => Self::Off,
+            _ => return None,
+        })
+    }
+}
+
+/// The capabilities granted to one plugin; none by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginGrants {
+    /// Outgoing HTTP, when granted.
+    pub http: Option<HttpGrant>,
+    /// Key-value storage, when granted.
+    pub keyvalue: Option<KeyValueGrant>,
+}
+
+/// `[plugins]`
+#[derive(Clone)]
+pub struct PluginsConfig {
+    /// The folder holding `<name>.wasm` components.
+    pub dir: PathBuf,
+    /// Where compiled components are cached (default `<data_dir>/plugin-cache`).
+    pub cache_dir: PathBuf,
+    /// Whether `serve` watches `dir` and swaps in changed components.
+    pub watch: bool,
+    /// The log level of plugins without their own entry in `log_levels`.
+    pub log_level: PluginLogLevel,
+    /// Per-plugin log levels.
+    pub log_levels: BTreeMap<String, PluginLogLevel>,
+    /// Per-plugin capabilities.
+    pub grants: BTreeMap<String, PluginGrants>,
+    /// The consumer component's name.
+    pub consumer: String,
+    /// The view component's name.
+    pub view: String,
+    /// Limits for plugins without their own `[plugins.limits.<name>]`.
+    pub default_limits: PluginLimits,
+    /// Per-plugin limits.
+    pub limits: BTreeMap<String, PluginLimits>,
+    /// The most plugin instances alive at once (the pooling allocator's size).
+    pub max_concurrent: u32,
+    /// Each plugin's settings, as strings (non-string TOML values as JSON).
+    pub settings: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Settings often hold secrets (a signing key read from the environment):
+/// `Debug` shows their names only.
+impl std::fmt::Debug for PluginsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings: BTreeMap<&String, Vec<&String>> = self
+            .settings
+            .iter()
+            .map(|(plugin, values)| (plugin, values.keys().collect()))
+            .collect();
+        f.debug_struct("PluginsConfig")
+            .field("dir", &self.dir)
+            .field("cache_dir", &self.cache_dir)
+            .field("watch", &self.watch)
+            .field("log_level", &self.log_level)
+            .field("log_levels", &self.log_levels)
+            .field("grants", &self.grants)
+            .field("consumer", &self.consumer)
+            .field("view", &self.view)
+            .field("default_limits", &self.default_limits)
+            .field("limits", &self.limits)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("settings (names only)", &settings)
+            .finish()
+    }
+}
+
+impl PluginsConfig {
+    /// The limits that apply to the plugin `name`.
+    pub fn limits_for(&self, name: &str) -> PluginLimits {
+        self.limits
+            .get(name)
+            .copied()
+            .unwrap_or(self.default_limits)
+    }
+
+    /// The settings of the plugin `name` (empty when it has none).
+    pub fn settings_for(&self, name: &str) -> BTreeMap<String, String> {
+        self.settings.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The capabilities granted to the plugin `name` (none when it has no entry).
+    pub fn grants_for(&self, name: &str) -> PluginGrants {
+        self.grants.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The log level of the plugin `name`.
+    pub fn log_level_for(&self, name: &str) -> PluginLogLevel {
+        self.log_levels.get(name).copied().unwrap_or(self.log_level)
+    }
+
+    /// Whether any plugin may use key-value storage.
+    pub fn any_keyvalue(&self) -> bool {
+        self.grants.values().any(|g| g.keyvalue.is_some())
+    }
+
+    /// The component file of the plugin `name`.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wasm"))
+    }
+}
 
 /// The limits of a plugin call when the config sets none.
 const BASE_LIMITS: PluginLimits = PluginLimits {
@@ -24,6 +206,7 @@ pub(super) fn check(
     p: &RawPlugins,
     data_dir: &Path,
     env: EnvLookup<'_>,
+    readable_config: Option<&Path>,
 ) -> PluginsConfig {
     let consumer = c.plugin_name(
         "plugins.consumer",
@@ -39,7 +222,8 @@ pub(super) fn check(
         }
     };
 
-    let default_limits = c.limits(
+    let default_limits = plugin_limits(
+        c,
         "plugins",
         &RawLimits {
             memory_limit_mib: p.memory_limit_mib,
@@ -53,7 +237,10 @@ pub(super) fn check(
         if !is_plugin_name(name) {
             c.error(&key, format!("{name:?} is not a plugin name"));
         }
-        limits.insert(name.clone(), c.limits(&key, raw_limits, default_limits));
+        limits.insert(
+            name.clone(),
+            plugin_limits(c, &key, raw_limits, default_limits),
+        );
     }
 
     let max_concurrent = p.max_concurrent.unwrap_or(64);
@@ -68,11 +255,7 @@ pub(super) fn check(
     for (name, table) in &p.settings {
         let key = format!("plugins.settings.{}", quote_key(name));
         configured(c, &key, name, "settings table");
-        let mut values = BTreeMap::new();
-        for (k, v) in table {
-            let value = setting(c, &format!("{key}.{}", quote_key(k)), v, env);
-            values.insert(k.clone(), value);
-        }
+        let values = capability::config::check(c, &key, table, env, readable_config);
         settings.insert(name.clone(), values);
     }
 
@@ -114,6 +297,34 @@ pub(super) fn check(
     }
 }
 
+/// A plugin's limits from `raw`, each unset one taken from `base`.
+fn plugin_limits(
+    c: &mut Checker<'_>,
+    key: &str,
+    raw: &RawLimits,
+    base: PluginLimits,
+) -> PluginLimits {
+    let memory_bytes = match raw.memory_limit_mib {
+        Some(mib) if !(1..=4096).contains(&mib) => {
+            c.error(
+                &format!("{key}.memory_limit_mib"),
+                format!("must be between 1 and 4096 MiB, got {mib}"),
+            );
+            base.memory_bytes
+        }
+        Some(mib) => mib * 1024 * 1024,
+        None => base.memory_bytes,
+    };
+    let deadline = match raw.deadline_ms {
+        Some(ms) => c.duration_ms(&format!("{key}.deadline_ms"), Some(ms), 0, 60_000),
+        None => base.deadline,
+    };
+    PluginLimits {
+        memory_bytes,
+        deadline,
+    }
+}
+
 fn level(c: &mut Checker<'_>, key: &str, text: &str) -> PluginLogLevel {
     PluginLogLevel::parse(text).unwrap_or_else(|| {
         c.error(
@@ -124,172 +335,25 @@ fn level(c: &mut Checker<'_>, key: &str, text: &str) -> PluginLogLevel {
     })
 }
 
-/// A setting's value: the value itself, or read from `{ env = "VAR" }` or
-/// `{ file = "path" }` so that secrets (a webhook signing key, say) stay out
-/// of the config file.
-fn setting(c: &mut Checker<'_>, key: &str, value: &toml::Value, env: EnvLookup<'_>) -> String {
-    let toml::Value::Table(table) = value else {
-        return setting_string(value);
-    };
-    let source = (table.len() == 1)
-        .then(|| table.iter().next())
-        .flatten()
-        .and_then(|(k, v)| Some((k.as_str(), v.as_str()?)));
-    match source {
-        Some(("env", var)) => match env(var).filter(|v| !v.trim().is_empty()) {
-            Some(v) => v.trim().to_string(),
-            None => {
-                c.error(
-                    key,
-                    format!("the environment variable {var} is not set or empty; export it or give the value another way"),
-                );
-                String::new()
-            }
-        },
-        Some(("file", file)) => match std::fs::read_to_string(file) {
-            Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
-            Ok(_) => {
-                c.error(key, format!("the file {file} is empty"));
-                String::new()
-            }
-            Err(e) => {
-                c.error(key, format!("cannot read {file}: {e}"));
-                String::new()
-            }
-        },
-        _ => setting_string(value),
-    }
-}
-
 fn grant(c: &mut Checker<'_>, key: &str, raw: &RawGrants) -> PluginGrants {
-    let http = raw.http_hosts.as_ref().map(|hosts| {
-        let hosts_key = format!("{key}.http_hosts");
-        if hosts.is_empty() {
-            c.warn(
-                &hosts_key,
-                "is empty, so every request is denied; list the hosts the plugin may call",
-            );
-        }
-        let hosts = hosts
-            .iter()
-            .filter_map(|h| match allowed_host(h) {
-                Ok(host) => Some(host),
-                Err(why) => {
-                    c.error(&hosts_key, format!("{h:?} {why}"));
-                    None
-                }
-            })
-            .collect();
-        HttpGrant {
-            hosts,
-            timeout: c.duration_ms(
-                &format!("{key}.http_timeout_ms"),
-                raw.http_timeout_ms,
-                10_000,
-                60_000,
-            ),
-            max_response_bytes: kib(
-                c,
-                &format!("{key}.http_max_response_kib"),
-                raw.http_max_response_kib,
-                1024,
-                64 * 1024,
-            ),
-        }
-    });
-    if http.is_none() && (raw.http_timeout_ms.is_some() || raw.http_max_response_kib.is_some()) {
-        c.warn(
-            &format!("{key}.http_timeout_ms"),
-            "has no effect without http_hosts; HTTP is off for this plugin",
-        );
-    }
-    let keyvalue = raw.keyvalue.unwrap_or(false).then(|| {
-        let max_value = kib(
+    PluginGrants {
+        http: http::check(
             c,
-            &format!("{key}.keyvalue_max_value_kib"),
-            raw.keyvalue_max_value_kib,
-            64,
-            1024,
-        );
-        let max_keys = raw.keyvalue_max_keys.unwrap_or(10_000);
-        if !(1..=10_000_000).contains(&max_keys) {
-            c.error(
-                &format!("{key}.keyvalue_max_keys"),
-                format!("must be between 1 and 10000000, got {max_keys}"),
-            );
-        }
-        KeyValueGrant {
-            max_value_bytes: usize::try_from(max_value).unwrap_or(usize::MAX),
-            max_keys,
-        }
-    });
-    PluginGrants { http, keyvalue }
-}
-
-/// A size in KiB within `1..=max`, returned in bytes.
-fn kib(c: &mut Checker<'_>, key: &str, value: Option<u64>, default: u64, max: u64) -> u64 {
-    let n = value.unwrap_or(default);
-    if !(1..=max).contains(&n) {
-        c.error(key, format!("must be between 1 and {max} KiB, got {n}"));
-    }
-    n.clamp(1, max) * 1024
-}
-
-/// Parses an allow-list entry: `host`, `host:port`, `[v6]` or `[v6]:port`.
-/// Schemes, paths and wildcards are refused so the entry means one thing.
-pub(crate) fn allowed_host(entry: &str) -> Result<AllowedHost, &'static str> {
-    let entry = entry.trim();
-    if entry.contains("://") || entry.contains('/') {
-        return Err("must be a host or host:port, without a scheme or path");
-    }
-    if entry.contains('*') {
-        return Err("may not hold a wildcard; list each host");
-    }
-    let url = url::Url::parse(&format!("http://{entry}/"))
-        .map_err(|_| "is not a valid host or host:port")?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("may not hold credentials");
-    }
-    let host = match url.host() {
-        Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        None => return Err("has no host"),
-    };
-    // `Url` drops an explicit :80 for http; keep what the operator wrote.
-    let port = match url.port() {
-        Some(p) => Some(p),
-        None if entry.ends_with(":80") => Some(80),
-        None => None,
-    };
-    Ok(AllowedHost { host, port })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allow_list_entries_mean_one_host() {
-        assert_eq!(
-            allowed_host("Hooks.Example.com").ok(),
-            Some(AllowedHost {
-                host: "hooks.example.com".into(),
-                port: None
-            })
-        );
-        assert_eq!(
-            allowed_host("127.0.0.1:9000").ok(),
-            Some(AllowedHost {
-                host: "127.0.0.1".into(),
-                port: Some(9000)
-            })
-        );
-        assert_eq!(allowed_host("[::1]:80").ok().and_then(|h| h.port), Some(80));
-        assert!(allowed_host("https://hooks.example.com").is_err());
-        assert!(allowed_host("hooks.example.com/path").is_err());
-        assert!(allowed_host("*.example.com").is_err());
-        assert!(allowed_host("user@hooks.example.com").is_err());
-        assert!(allowed_host("").is_err());
+            key,
+            http::HttpKeys {
+                hosts: raw.http_hosts.as_deref(),
+                timeout_ms: raw.http_timeout_ms,
+                max_response_kib: raw.http_max_response_kib,
+            },
+        ),
+        keyvalue: keyvalue::check(
+            c,
+            key,
+            keyvalue::KeyValueKeys {
+                enabled: raw.keyvalue,
+                max_value_kib: raw.keyvalue_max_value_kib,
+                max_keys: raw.keyvalue_max_keys,
+            },
+        ),
     }
 }

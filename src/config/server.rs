@@ -1,13 +1,122 @@
-//! Checks the `[server]` table: where to listen, limits and timeouts, HTTPS,
+//! The `[server]` table: where to listen, limits and timeouts, HTTPS,
 //! which proxies to believe, and the rate limits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawRateLimit, RawServer};
-use super::validate::{Checker, is_world_readable};
-use super::{RateLimitConfig, ServerConfig, TlsFiles};
+use serde::Deserialize;
+
+use super::checker::{Checker, is_world_readable};
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub(crate) listen: Option<String>,
+    pub(crate) base_path: Option<String>,
+    pub(crate) data_dir: Option<String>,
+    pub(crate) landing_page: Option<bool>,
+    pub(crate) header_read_timeout_ms: Option<u64>,
+    pub(crate) request_timeout_ms: Option<u64>,
+    pub(crate) max_header_bytes: Option<usize>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) tls_cert: Option<String>,
+    pub(crate) tls_key: Option<String>,
+    pub(crate) trusted_proxies: Option<Vec<String>>,
+    pub(crate) clean_callback_url: Option<bool>,
+    pub(crate) rate_limit: Option<RawRateLimit>,
+}
+
+/// `[server.rate_limit]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub(crate) per_ip_per_minute: Option<u32>,
+    pub(crate) per_ip_burst: Option<u32>,
+    pub(crate) global_per_second: Option<u32>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// A prefix for every route, such as `/oauth` (empty for none).
+    pub base_path: String,
+    /// Where the gateway keeps its state key and its compiled-plugin cache.
+    pub data_dir: PathBuf,
+    /// Whether to serve a small page at `{base_path}/` with a "Connect Notion" link.
+    pub landing_page: bool,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+    /// How long the gateway may take to answer one request.
+    pub request_timeout: Duration,
+    /// The largest request head (request line plus headers) accepted.
+    pub max_header_bytes: usize,
+    /// The most connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// The certificate and key to serve HTTPS with; plain HTTP when none.
+    pub tls: Option<TlsFiles>,
+    /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many flow requests one client, and everyone together, may make.
+    pub rate_limit: RateLimitConfig,
+    /// Whether the callback answers `303` to a clean URL where its page is
+    /// fetched once, so the code and state leave the address bar.
+    pub clean_callback_url: bool,
+}
+
+/// `[server] tls_cert` and `tls_key`: PEM files, reloaded when they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[server.rate_limit]`: limits on the start and redirect routes, which are
+/// the ones that cost work (a state, a call to Notion, plugin calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Requests one client IP may make per minute, sustained (0: no limit).
+    pub per_ip_per_minute: u32,
+    /// Requests one client IP may make at once before the per-minute rate applies.
+    pub per_ip_burst: u32,
+    /// Requests all clients together may make per second (0: no limit).
+    pub global_per_second: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: 120,
+            per_ip_burst: 60,
+            global_per_second: 500,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The default server settings, listening on `listen`.
+    pub fn defaults(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            base_path: String::new(),
+            data_dir: PathBuf::from("data"),
+            landing_page: false,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
+            tls: None,
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
+            clean_callback_url: true,
+        }
+    }
+}
 
 /// Checks `[server]`, reporting problems to `c`.
 pub(super) fn check(c: &mut Checker<'_>, s: &RawServer) -> ServerConfig {

@@ -1,18 +1,105 @@
-//! Checks the `[store]` table (the token vault's database, keys, retention,
-//! refresh and delivery) and the `[token_api]` table.
+//! The `[store]` table: the token vault's database, keys, retention,
+//! refresh and delivery.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawStore, RawTokenApi};
-use super::validate::{Checker, is_world_readable};
-use super::{DeliveryConfig, EnvLookup, StoreBackend, StoreConfig, TokenApiConfig, VaultKeySource};
+use serde::Deserialize;
+
+use super::EnvLookup;
+use super::checker::{Checker, Given, is_world_readable};
 use crate::secret::Secret;
 
 /// The vault's key file when none is configured.
 pub(super) const GENERATED_KEY_FILE: &str = "vault.key";
-/// The shortest API key accepted.
-const MIN_API_KEY: usize = 32;
+
+/// `[store]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub(crate) url: Option<String>,
+    pub(crate) url_env: Option<String>,
+    pub(crate) schema: Option<String>,
+    pub(crate) key_env: Option<String>,
+    pub(crate) key_file: Option<String>,
+    pub(crate) keep_tokens: Option<bool>,
+    pub(crate) refresh_after_seconds: Option<u64>,
+    pub(crate) lease_seconds: Option<u64>,
+    pub(crate) delivery_max_attempts: Option<u32>,
+    pub(crate) delivery_initial_backoff_ms: Option<u64>,
+    pub(crate) delivery_max_backoff_ms: Option<u64>,
+}
+
+/// Where the token vault keeps its rows.
+#[derive(Clone)]
+pub enum StoreBackend {
+    /// The embedded default: a SQLite file (`<data_dir>/gateway.db`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, for production and several instances. The URL
+    /// may hold a password, so it is kept as a secret.
+    Postgres {
+        /// `postgres://…`
+        url: Secret,
+        /// The schema the vault's tables live in (`public` unless set), so
+        /// several gateways can share one database.
+        schema: String,
+    },
+}
+
+impl std::fmt::Debug for StoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            Self::Postgres { schema, .. } => write!(f, "Postgres(<url hidden>, schema {schema})"),
+        }
+    }
+}
+
+/// Where the vault's encryption keys come from (newest first).
+#[derive(Debug, Clone)]
+pub enum VaultKeySource {
+    /// `key_env`: the variable's name and its value (comma-separated keys).
+    Env {
+        /// The variable's name, for messages.
+        var: String,
+        /// Its value.
+        value: Secret,
+    },
+    /// `key_file`: one key per line, newest first; must exist.
+    File(PathBuf),
+    /// No key configured: `<data_dir>/vault.key`, created on first start.
+    Generated(PathBuf),
+}
+
+/// How tokens are delivered to the consumer: retries and dead-lettering.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryConfig {
+    /// Attempts before a delivery is parked as dead.
+    pub max_attempts: u32,
+    /// The wait before the second attempt; it doubles per attempt (with jitter).
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+/// `[store]`
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The database.
+    pub backend: StoreBackend,
+    /// The encryption keys.
+    pub keys: VaultKeySource,
+    /// Keep tokens after delivery (vault mode: refresh and the token API) or
+    /// delete them once the consumer took them (pass-through mode).
+    pub keep_tokens: bool,
+    /// Refresh a kept token once it is this old (on use and on a schedule);
+    /// `None` refreshes only on demand.
+    pub refresh_after: Option<Duration>,
+    /// How long a refresh or delivery lease lasts before it must be renewed.
+    pub lease: Duration,
+    /// Retries and dead-lettering of deliveries.
+    pub delivery: DeliveryConfig,
+}
 
 /// Checks `[store]`, reporting problems to `c`.
 pub(super) fn check(
@@ -22,12 +109,17 @@ pub(super) fn check(
     config_path: Option<&Path>,
     env: EnvLookup<'_>,
 ) -> StoreConfig {
-    let url = match (&s.url, &s.url_env) {
-        (Some(_), Some(_)) => {
-            c.error("store.url", "give only one of url and url_env");
-            None
-        }
-        (Some(url), None) => {
+    let url = match c.secret(
+        "store.url",
+        s.url_env.as_deref(),
+        None,
+        s.url.as_deref(),
+        env,
+        "set it to postgres://user@host/db",
+    ) {
+        Some(Given::Env { value, .. }) => Some(value.expose().to_string()),
+        Some(Given::Inline(url)) => {
+            let url = url.expose();
             if url.contains('@') && url.contains(':') && config_path.is_some_and(is_world_readable)
             {
                 c.error(
@@ -35,22 +127,12 @@ pub(super) fn check(
                     "the URL holds credentials and anyone on this machine can read the config; move it to url_env or run `chmod o-rwx` on the file",
                 );
             }
-            Some(url.clone())
+            Some(url.to_string())
         }
-        (None, Some(var)) => match env(var).filter(|v| !v.trim().is_empty()) {
-            Some(url) => Some(url.trim().to_string()),
-            None => {
-                c.error(
-                    "store.url_env",
-                    format!("the environment variable {var} is not set or empty; set it to postgres://user@host/db"),
-                );
-                None
-            }
-        },
-        (None, None) => None,
+        Some(Given::File(_)) | None => None,
     };
     let backend = match url {
-        None => StoreBackend::Sqlite(data_dir.join(crate::store::DATABASE_FILE)),
+        None => StoreBackend::Sqlite(data_dir.join(crate::database::DATABASE_FILE)),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let schema = s.schema.clone().unwrap_or_else(|| "public".into());
             let ok = !schema.is_empty()
@@ -81,7 +163,7 @@ pub(super) fn check(
                 "store.url",
                 "must start with postgres:// (or sqlite: for a file); leave it out for the embedded SQLite database",
             );
-            StoreBackend::Sqlite(data_dir.join(crate::store::DATABASE_FILE))
+            StoreBackend::Sqlite(data_dir.join(crate::database::DATABASE_FILE))
         }
     };
     if s.schema.is_some() && !matches!(backend, StoreBackend::Postgres { .. }) {
@@ -90,26 +172,17 @@ pub(super) fn check(
             "applies to PostgreSQL only; set store.url too, or remove it",
         );
     }
-    let keys = match (&s.key_env, &s.key_file) {
-        (Some(_), Some(_)) => {
-            c.error("store.key_env", "give only one of key_env and key_file");
-            VaultKeySource::Generated(data_dir.join(GENERATED_KEY_FILE))
-        }
-        (Some(var), None) => match env(var).filter(|v| !v.trim().is_empty()) {
-            Some(value) => VaultKeySource::Env {
-                var: var.clone(),
-                value: Secret::new(value),
-            },
-            None => {
-                c.error(
-                    "store.key_env",
-                    format!("the environment variable {var} is not set or empty; set it to one or more comma-separated 32-byte keys in base64, newest first"),
-                );
-                VaultKeySource::Generated(data_dir.join(GENERATED_KEY_FILE))
-            }
-        },
-        (None, Some(file)) => {
-            let path = PathBuf::from(file);
+    let keys = match c.secret(
+        "store.key",
+        s.key_env.as_deref(),
+        s.key_file.as_deref(),
+        None,
+        env,
+        "set it to one or more comma-separated 32-byte keys in base64, newest first",
+    ) {
+        Some(Given::Env { var, value }) => VaultKeySource::Env { var, value },
+        Some(Given::File(path)) => {
+            let file = path.display();
             if !path.is_file() {
                 c.error(
                     "store.key_file",
@@ -123,7 +196,9 @@ pub(super) fn check(
             }
             VaultKeySource::File(path)
         }
-        (None, None) => VaultKeySource::Generated(data_dir.join(GENERATED_KEY_FILE)),
+        Some(Given::Inline(_)) | None => {
+            VaultKeySource::Generated(data_dir.join(GENERATED_KEY_FILE))
+        }
     };
     let refresh_after = match s.refresh_after_seconds {
         Some(0) => None,
@@ -180,49 +255,5 @@ pub(super) fn check(
             initial_backoff,
             max_backoff,
         },
-    }
-}
-
-/// Checks `[token_api]`: off unless enabled, and then only with a strong key.
-pub(super) fn token_api(
-    c: &mut Checker<'_>,
-    t: &RawTokenApi,
-    env: EnvLookup<'_>,
-) -> TokenApiConfig {
-    if !t.enabled.unwrap_or(false) {
-        return TokenApiConfig::default();
-    }
-    let key = match (&t.api_key_env, &t.api_key_file) {
-        (Some(var), None) => env(var).map(|v| v.trim().to_string()).ok_or_else(|| {
-            format!("the environment variable {var} is not set; set it to a random key of 32+ characters")
-        }),
-        (None, Some(file)) => {
-            if is_world_readable(Path::new(file)) {
-                c.error(
-                    "token_api.api_key_file",
-                    format!("anyone on this machine can read {file}; run `chmod 600 {file}`"),
-                );
-            }
-            std::fs::read_to_string(file)
-                .map(|v| v.trim().to_string())
-                .map_err(|e| format!("cannot read {file}: {e}"))
-        }
-        _ => Err("give exactly one of api_key_env and api_key_file".to_string()),
-    };
-    match key {
-        Ok(key) if key.len() >= MIN_API_KEY => TokenApiConfig {
-            api_key: Some(Secret::new(key)),
-        },
-        Ok(_) => {
-            c.error(
-                "token_api.api_key_env",
-                format!("the API key must be at least {MIN_API_KEY} characters; generate one with `openssl rand -base64 32`"),
-            );
-            TokenApiConfig::default()
-        }
-        Err(message) => {
-            c.error("token_api.enabled", message);
-            TokenApiConfig::default()
-        }
     }
 }

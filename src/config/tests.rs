@@ -1,5 +1,8 @@
 //! Config parsing and checking: every problem names file, line, key and a fix.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use super::*;
 
 fn env(name: &str) -> Option<String> {

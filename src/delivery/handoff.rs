@@ -12,7 +12,7 @@ use super::keeper::CommitSpec;
 use crate::notion::NotionError;
 use crate::plugins::authorization_of;
 use crate::plugins::contract::{Authorization, StateInfo};
-use crate::secret::Secret;
+use crate::secret::AuthorizationCode;
 use crate::vault::store::{Committed, Reason};
 
 /// A verified callback, ready to exchange its code.
@@ -61,7 +61,7 @@ impl DeliveryService {
     pub async fn hand_off(
         self: &Arc<Self>,
         handoff: HandOff,
-        code: Secret,
+        code: AuthorizationCode,
     ) -> Result<HandedOff, HandOffError> {
         let service = self.clone();
         self.keeper
@@ -70,7 +70,11 @@ impl DeliveryService {
             .map_err(|e| HandOffError::Internal(e.to_string()))?
     }
 
-    async fn run_hand_off(&self, h: HandOff, code: Secret) -> Result<HandedOff, HandOffError> {
+    async fn run_hand_off(
+        &self,
+        h: HandOff,
+        code: AuthorizationCode,
+    ) -> Result<HandedOff, HandOffError> {
         let keeper = &self.keeper;
         let store = keeper.store();
         // Evidence before the call: a crash once Notion has answered is then
@@ -114,7 +118,7 @@ impl DeliveryService {
         let spec = CommitSpec {
             id: format!("{}:{}", token.bot_id, h.exchange_id),
             reason: Reason::New,
-            state: super::state::to_json(&h.state),
+            state: super::flow_facts::to_json(&h.state),
             exchange_id: Some(h.exchange_id),
             refresh_id: None,
             expect_version: None,

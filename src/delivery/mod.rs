@@ -9,12 +9,12 @@
 //! starts here (a token, or Notion's redirect error).
 
 mod attempt;
+mod flow_facts;
 mod handoff;
 mod held;
 mod keeper;
 mod lease;
 mod refresh;
-mod state;
 mod worker;
 
 use std::sync::Arc;

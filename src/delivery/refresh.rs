@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::keeper::{CommitSpec, Keeper};
 use super::lease::Lease;
 use crate::notion::{Introspection, TokenResponse};
-use crate::secret::Secret;
+use crate::secret::AccessToken;
 use crate::vault::store::{Committed, Reason, ms, now_ms};
 use crate::vault::{Connection, Row, VaultError};
 
@@ -52,7 +52,7 @@ impl Freshness {
 pub struct CurrentToken {
     /// The bearer token.
     #[serde(serialize_with = "crate::secret::serialize_exposed")]
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     /// Always `bearer`.
     pub token_type: String,
     /// The authorization.
@@ -169,7 +169,7 @@ impl Keeper {
         let spec = CommitSpec {
             id: id.clone(),
             reason: Reason::Refreshed,
-            state: super::state::refresh_json(&format!("refresh-{version}")),
+            state: super::flow_facts::refresh_json(&format!("refresh-{version}")),
             exchange_id: None,
             refresh_id: Some(id.clone()),
             expect_version: Some(connection.version),
@@ -239,7 +239,7 @@ impl Keeper {
         let spec = CommitSpec {
             id: id.clone(),
             reason: Reason::Revoked,
-            state: super::state::refresh_json(&format!("revoke-{}", connection.version)),
+            state: super::flow_facts::refresh_json(&format!("revoke-{}", connection.version)),
             exchange_id: None,
             refresh_id: None,
             expect_version: None,

@@ -57,7 +57,7 @@ impl DeliveryService {
             None => Err(crate::vault::VaultError::Corrupt(row.id.clone())),
         };
         Attempt {
-            state: super::state::from_json(&row.state),
+            state: super::flow_facts::from_json(&row.state),
             id: row.id,
             bot_id: row.bot_id,
             reason: row.reason,

@@ -22,7 +22,7 @@ use super::outcome::vault_error;
 use super::response::{Body, json, json_error};
 use super::route::ApiRoute;
 use crate::delivery::{Freshness, Keeper};
-use crate::secret::Secret;
+use crate::secret::ApiKey;
 use crate::vault::VaultError;
 
 /// The token API, mounted under its prefix.
@@ -39,7 +39,7 @@ impl std::fmt::Debug for TokenApi {
 
 impl TokenApi {
     /// The API, accepting `key`; its routes are resolved in [`super::route`].
-    pub fn new(key: &Secret, keeper: Arc<Keeper>) -> Self {
+    pub fn new(key: &ApiKey, keeper: Arc<Keeper>) -> Self {
         Self {
             key_digest: Sha256::digest(key.expose().as_bytes()).into(),
             keeper,

@@ -10,7 +10,9 @@ use url::Url;
 use super::error::{NotionError, OAuthErrorBody, sanitize_code};
 use super::token::TokenResponse;
 use crate::config::NotionConfig;
-use crate::secret::Secret;
+use crate::secret::{
+    AccessToken, AuthorizationCode, ClientSecret, IssuedToken, RefreshToken, Secret,
+};
 
 /// The most bytes read from one Notion response; a token response is ~1 KB.
 const MAX_BODY: usize = 256 * 1024;
@@ -116,7 +118,7 @@ impl NotionClient {
     /// Exchanges an authorization code for a token. Called at most once per code.
     pub async fn exchange_code(
         &self,
-        code: &Secret,
+        code: &AuthorizationCode,
         redirect_uri: &str,
     ) -> Result<TokenResponse, NotionError> {
         let grant = CodeGrant {
@@ -133,7 +135,10 @@ impl NotionClient {
     }
 
     /// Trades a refresh token for a new pair (the old refresh token stops working).
-    pub async fn refresh(&self, refresh_token: &Secret) -> Result<TokenResponse, NotionError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenResponse, NotionError> {
         let grant = RefreshGrant {
             grant_type: "refresh_token",
             refresh_token: refresh_token.expose(),
@@ -147,7 +152,7 @@ impl NotionClient {
     }
 
     /// Revokes a token at Notion (`/v1/oauth/revoke`).
-    pub async fn revoke(&self, token: &Secret) -> Result<(), NotionError> {
+    pub async fn revoke(&self, token: &impl IssuedToken) -> Result<(), NotionError> {
         let body = TokenBody {
             token: token.expose(),
         };
@@ -159,7 +164,7 @@ impl NotionClient {
     }
 
     /// Asks Notion whether a token is active (`/v1/oauth/introspect`).
-    pub async fn introspect(&self, token: &Secret) -> Result<Introspection, NotionError> {
+    pub async fn introspect(&self, token: &AccessToken) -> Result<Introspection, NotionError> {
         let body = TokenBody {
             token: token.expose(),
         };
@@ -225,7 +230,7 @@ impl NotionClient {
 }
 
 /// `base64(urlencode(id) ":" urlencode(secret))`, as RFC 6749 §2.3.1 says.
-fn basic_credentials(client_id: &str, secret: &Secret) -> Secret {
+fn basic_credentials(client_id: &str, secret: &ClientSecret) -> Secret {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let pair = zeroize::Zeroizing::new(format!("{}:{}", enc(client_id), enc(secret.expose())));
     Secret::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()))
@@ -268,12 +273,12 @@ mod tests {
 
     #[test]
     fn row07_basic_credentials_urlencode_before_base64() {
-        let b = basic_credentials("id", &Secret::new("se:c%ret"));
+        let b = basic_credentials("id", &ClientSecret::new("se:c%ret"));
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(b.expose())
             .expect("base64");
         assert_eq!(decoded, b"id:se%3Ac%25ret");
-        let plain = basic_credentials("abc", &Secret::new("secret_x"));
+        let plain = basic_credentials("abc", &ClientSecret::new("secret_x"));
         assert_eq!(
             plain.expose(),
             base64::engine::general_purpose::STANDARD.encode("abc:secret_x")

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::Secret;
+use crate::secret::{AccessToken, RefreshToken};
 
 /// A successful token response, every documented field typed.
 ///
@@ -15,7 +15,7 @@ pub struct TokenResponse {
         deserialize_with = "secret",
         serialize_with = "crate::secret::serialize_exposed"
     )]
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     /// Always `bearer`.
     #[serde(default = "bearer")]
     pub token_type: String,
@@ -25,7 +25,7 @@ pub struct TokenResponse {
         deserialize_with = "optional_secret",
         serialize_with = "crate::secret::serialize_exposed_option"
     )]
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<RefreshToken>,
     /// The authorization's identity.
     pub bot_id: String,
     /// The workspace's id (not unique per token: many users may connect one workspace).
@@ -50,18 +50,20 @@ fn bearer() -> String {
     "bearer".to_string()
 }
 
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AccessToken, D::Error> {
     let value = String::deserialize(d)?;
     if value.is_empty() {
         return Err(serde::de::Error::custom("access_token is empty"));
     }
-    Ok(Secret::new(value))
+    Ok(AccessToken::new(value))
 }
 
-fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+fn optional_secret<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<RefreshToken>, D::Error> {
     Ok(Option::<String>::deserialize(d)?
         .filter(|v| !v.is_empty())
-        .map(Secret::new))
+        .map(RefreshToken::new))
 }
 
 /// The `owner` of an authorization.
@@ -168,7 +170,7 @@ mod tests {
         let t = TokenResponse::parse(FULL.as_bytes()).expect("parses");
         assert_eq!(t.access_token.expose(), "ntn_CANARY");
         assert_eq!(
-            t.refresh_token.as_ref().map(Secret::expose),
+            t.refresh_token.as_ref().map(RefreshToken::expose),
             Some("nrt_CANARY")
         );
         assert_eq!(t.workspace_name.as_deref(), Some("Acme"));

@@ -2,7 +2,7 @@
 //! length-checked, duplicates are refused, and nothing is echoed unchecked.
 
 use super::state::MAX_STATE_LEN;
-use crate::secret::Secret;
+use crate::secret::AuthorizationCode;
 
 /// The longest query string looked at.
 pub(crate) const MAX_QUERY: usize = 8 * 1024;
@@ -19,7 +19,7 @@ const MAX_DESCRIPTION: usize = 512;
 #[derive(Debug, Default)]
 pub struct CallbackParams {
     /// The authorization code (a secret until exchanged).
-    pub code: Option<Secret>,
+    pub code: Option<AuthorizationCode>,
     /// The state, as sent.
     pub state: Option<String>,
     /// The OAuth error code, e.g. `access_denied`.
@@ -46,7 +46,7 @@ impl CallbackParams {
                     {
                         return Err("the code is empty, too long or not printable ASCII");
                     }
-                    p.code = Some(Secret::new(value.into_owned()));
+                    p.code = Some(AuthorizationCode::new(value.into_owned()));
                 }
                 "state" => {
                     once(&p.state)?;
@@ -104,7 +104,10 @@ mod tests {
     #[test]
     fn reads_code_and_state_and_errors() {
         let p = CallbackParams::parse(Some("code=abc-123&state=xyz&extra=1")).expect("ok");
-        assert_eq!(p.code.as_ref().map(Secret::expose), Some("abc-123"));
+        assert_eq!(
+            p.code.as_ref().map(AuthorizationCode::expose),
+            Some("abc-123")
+        );
         assert_eq!(p.state.as_deref(), Some("xyz"));
         let p = CallbackParams::parse(Some("error=access_denied&state=")).expect("ok");
         assert_eq!(p.error.as_deref(), Some("access_denied"));

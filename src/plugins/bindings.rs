@@ -11,7 +11,7 @@ mod generated {
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
-            "wasi:keyvalue/store.bucket": crate::plugins::keyvalue::BucketHandle,
+            "wasi:keyvalue/store.bucket": crate::database::keyvalue::Bucket,
         },
     });
 }

@@ -13,7 +13,7 @@ use super::bindings::contract::{
 use super::bindings::{ConsumerExports, ViewExports};
 use super::component::{LoadedPlugin, Role};
 use super::error::PluginError;
-use super::host::PluginState;
+use super::host::InstanceData;
 
 /// The error the epoch callback raises when a call's deadline has passed.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ impl LoadedPlugin {
 
     fn consumer_exports(
         &self,
-        store: &mut Store<PluginState>,
+        store: &mut Store<InstanceData>,
         instance: &Instance,
     ) -> Result<ConsumerExports, PluginError> {
         let indices = self
@@ -87,7 +87,7 @@ impl LoadedPlugin {
 
     fn view_exports(
         &self,
-        store: &mut Store<PluginState>,
+        store: &mut Store<InstanceData>,
         instance: &Instance,
     ) -> Result<ViewExports, PluginError> {
         let indices = self.view.as_ref().ok_or_else(|| self.not_a(Role::View))?;
@@ -118,7 +118,7 @@ impl LoadedPlugin {
         }
     }
 
-    fn after_call(&self, store: &Store<PluginState>) {
+    fn after_call(&self, store: &Store<InstanceData>) {
         let dropped = store.data().dropped_log_lines();
         if dropped > 0 {
             tracing::warn!(

@@ -13,7 +13,7 @@ use super::cache::{CompileCache, sha256_hex};
 use super::call::DeadlineExceeded;
 use super::engine::PluginEngine;
 use super::error::PluginError;
-use super::host::{PluginContext, PluginState, linker};
+use super::host::{InstanceData, PluginContext, linker};
 use crate::config::PluginLimits;
 
 /// A role a component can play.
@@ -49,7 +49,7 @@ pub struct LoadedPlugin {
     path: PathBuf,
     sha256: String,
     from_cache: bool,
-    pre: InstancePre<PluginState>,
+    pre: InstancePre<InstanceData>,
     pub(crate) consumer: Option<ConsumerIndices>,
     pub(crate) view: Option<ViewIndices>,
     limits: PluginLimits,
@@ -159,7 +159,7 @@ impl LoadedPlugin {
     pub(crate) async fn instantiate(
         &self,
         request_id: &str,
-    ) -> Result<(Store<PluginState>, Instance), PluginError> {
+    ) -> Result<(Store<InstanceData>, Instance), PluginError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX))
             .instances(64)
@@ -169,7 +169,7 @@ impl LoadedPlugin {
             .build();
         let slot = self.engine.slot().await;
         let deadline = Instant::now() + self.limits.deadline;
-        let state = PluginState::new(
+        let state = InstanceData::new(
             self.context.clone(),
             Arc::from(request_id),
             limits,

@@ -16,13 +16,12 @@
 mod bindings;
 mod cache;
 mod call;
+pub(crate) mod capability;
 mod component;
 mod convert;
 mod engine;
 mod error;
 mod host;
-pub(crate) mod keyvalue;
-mod outgoing;
 mod registry;
 mod watch;
 

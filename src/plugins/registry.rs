@@ -8,12 +8,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::cache::CompileCache;
+use super::capability::keyvalue::KeyValueAccess;
 use super::component::{LoadedPlugin, Role};
 use super::engine::PluginEngine;
 use super::error::PluginError;
 use super::host::PluginContext;
 use crate::config::{Config, PluginsConfig};
-use crate::store::Database;
+use crate::database::Database;
 
 /// Everything needed to load a plugin by name.
 pub(crate) struct Loader {
@@ -65,7 +66,10 @@ impl Loader {
         let context = PluginContext {
             name: Arc::from(name),
             settings: self.config.settings_for(name).into_iter().collect(),
-            database: grants.keyvalue.and(self.database.clone()),
+            keyvalue: KeyValueAccess {
+                plugin: Arc::from(name),
+                granted: grants.keyvalue.zip(self.database.clone()),
+            },
             grants,
             log_level: self.config.log_level_for(name),
         };

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 pub use faults::{Fault, RecordedRequest};
 pub use service::StandIn;
 
-use crate::secret::Secret;
+use crate::secret::ClientSecret;
 
 /// Who the stand-in accepts as a client.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct StandInConfig {
     /// The OAuth client id it accepts.
     pub client_id: String,
     /// That client's secret.
-    pub client_secret: Secret,
+    pub client_secret: ClientSecret,
     /// The redirect URIs registered for the client (matched exactly).
     pub redirect_uris: Vec<String>,
     /// Issue codes and tokens named `CANARY_CODE_…`, `CANARY_TOKEN_…` and

@@ -15,7 +15,7 @@ use std::time::Duration;
 use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::clock::ShiftedClock;
 use notion_oauth_gateway::config::{Config, TlsFiles};
-use notion_oauth_gateway::secret::Secret;
+use notion_oauth_gateway::secret::ClientSecret;
 use notion_oauth_gateway::standin::{self, StandIn, StandInConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -319,7 +319,7 @@ impl Harness {
         let redirect_uri = format!("{gateway_url}{}/auth/notion/redirect", o.base_path);
         let stand_in_config = StandInConfig {
             client_id: "test-client".into(),
-            client_secret: Secret::new(
+            client_secret: ClientSecret::new(
                 o.stand_in_secret
                     .clone()
                     .unwrap_or_else(|| o.client_secret.clone()),

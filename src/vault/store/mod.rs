@@ -110,7 +110,7 @@ impl Store {
         let backend = match backend {
             StoreBackend::Sqlite(path) => {
                 // Creates the file private, in WAL mode, and runs the migrations.
-                crate::store::Database::open_file(path)
+                crate::database::Database::open_file(path)
                     .await
                     .map_err(|e| StoreError::Db(e.to_string()))?;
                 let (writer, reader) = sqlite::start(path)?;

@@ -121,7 +121,7 @@ pub(crate) async fn start(
         .connect_with(options)
         .await
         .map_err(|e| StoreError::Db(describe_connect(&e)))?;
-    sqlx::migrate!("src/store/migrations/postgres")
+    sqlx::migrate!("src/database/migrations/postgres")
         .run(&pool)
         .await
         .map_err(|e| StoreError::Db(format!("cannot migrate the schema: {e}")))?;

@@ -2,6 +2,8 @@
 //! the hosts in the plugin's `[plugins.grants.<name>] http_hosts`, over https
 //! (plain http only to loopback hosts), with a timeout and a cap on the
 //! response body. Everything else is answered `http-request-denied`.
+//! This file holds the grant, its check, the hooks that enforce it, and the
+//! linking.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,9 +11,153 @@ use std::time::Duration;
 
 use http::uri::Scheme;
 use http_body_util::{BodyExt, Limited};
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi_http::{
+    Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
-use crate::config::HttpGrant;
+use crate::config::checker::Checker;
+
+/// One entry of a plugin's HTTP allow-list: a host and, optionally, a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    /// The host name or IP address, lower case, without brackets.
+    pub host: String,
+    /// The only port allowed; none means the scheme's default port.
+    pub port: Option<u16>,
+}
+
+/// `[plugins.grants.<name>]` `http_*`: outgoing HTTP through `wasi:http`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpGrant {
+    /// The hosts the plugin may call; every other request is denied.
+    pub hosts: Vec<AllowedHost>,
+    /// The most time one request may take, from connecting to the last byte.
+    pub timeout: Duration,
+    /// The largest response body the plugin may read.
+    pub max_response_bytes: u64,
+}
+
+/// The `http_*` keys of a plugin's `[plugins.grants.<name>]`, as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpKeys<'a> {
+    /// `http_hosts`
+    pub(crate) hosts: Option<&'a [String]>,
+    /// `http_timeout_ms`
+    pub(crate) timeout_ms: Option<u64>,
+    /// `http_max_response_kib`
+    pub(crate) max_response_kib: Option<u64>,
+}
+
+/// Checks a plugin's `http_*` grant keys (`key` is its grants table);
+/// `None` when outgoing HTTP is not granted.
+pub(crate) fn check(c: &mut Checker<'_>, key: &str, raw: HttpKeys<'_>) -> Option<HttpGrant> {
+    let http = raw.hosts.map(|hosts| {
+        let hosts_key = format!("{key}.http_hosts");
+        if hosts.is_empty() {
+            c.warn(
+                &hosts_key,
+                "is empty, so every request is denied; list the hosts the plugin may call",
+            );
+        }
+        let hosts = hosts
+            .iter()
+            .filter_map(|h| match allowed_host(h) {
+                Ok(host) => Some(host),
+                Err(why) => {
+                    c.error(&hosts_key, format!("{h:?} {why}"));
+                    None
+                }
+            })
+            .collect();
+        HttpGrant {
+            hosts,
+            timeout: c.duration_ms(
+                &format!("{key}.http_timeout_ms"),
+                raw.timeout_ms,
+                10_000,
+                60_000,
+            ),
+            max_response_bytes: c.kib(
+                &format!("{key}.http_max_response_kib"),
+                raw.max_response_kib,
+                1024,
+                64 * 1024,
+            ),
+        }
+    });
+    if http.is_none() && (raw.timeout_ms.is_some() || raw.max_response_kib.is_some()) {
+        c.warn(
+            &format!("{key}.http_timeout_ms"),
+            "has no effect without http_hosts; HTTP is off for this plugin",
+        );
+    }
+    http
+}
+
+/// Parses an allow-list entry: `host`, `host:port`, `[v6]` or `[v6]:port`.
+/// Schemes, paths and wildcards are refused so the entry means one thing.
+pub(crate) fn allowed_host(entry: &str) -> Result<AllowedHost, &'static str> {
+    let entry = entry.trim();
+    if entry.contains("://") || entry.contains('/') {
+        return Err("must be a host or host:port, without a scheme or path");
+    }
+    if entry.contains('*') {
+        return Err("may not hold a wildcard; list each host");
+    }
+    let url = url::Url::parse(&format!("http://{entry}/"))
+        .map_err(|_| "is not a valid host or host:port")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("may not hold credentials");
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err("has no host"),
+    };
+    // `Url` drops an explicit :80 for http; keep what the operator wrote.
+    let port = match url.port() {
+        Some(p) => Some(p),
+        None if entry.ends_with(":80") => Some(80),
+        None => None,
+    };
+    Ok(AllowedHost { host, port })
+}
+
+/// Outgoing HTTP of one plugin call: wasi-http's context and the hooks
+/// that hold every request to the grant.
+pub(crate) struct PluginHttp {
+    ctx: WasiHttpCtx,
+    hooks: OutgoingHttp,
+}
+
+impl PluginHttp {
+    /// Outgoing HTTP for one call of `plugin` (allowed by `grant`, if any),
+    /// serving `request_id`.
+    pub(crate) fn new(grant: Option<HttpGrant>, plugin: Arc<str>, request_id: Arc<str>) -> Self {
+        Self {
+            ctx: WasiHttpCtx::new(),
+            hooks: OutgoingHttp::new(grant, plugin, request_id),
+        }
+    }
+
+    /// The view wasi-http works on, with the instance's resource `table`.
+    pub(crate) fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiHttpCtxView<'a> {
+        WasiHttpCtxView {
+            ctx: &mut self.ctx,
+            table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Links `wasi:http/outgoing-handler` and `wasi:http/types`.
+pub(crate) fn add_to_linker<T: WasiHttpView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+}
 
 /// The `wasi:http` hooks of one plugin call.
 pub(crate) struct OutgoingHttp {
@@ -167,7 +313,6 @@ impl WasiHttpHooks for OutgoingHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AllowedHost;
 
     fn grant(hosts: &[(&str, Option<u16>)]) -> HttpGrant {
         HttpGrant {
@@ -273,5 +418,29 @@ mod tests {
         assert_eq!(o.connect_timeout, Some(Duration::from_secs(1)));
         assert_eq!(o.first_byte_timeout, Some(Duration::from_millis(10)));
         assert_eq!(o.between_bytes_timeout, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn allow_list_entries_mean_one_host() {
+        assert_eq!(
+            allowed_host("Hooks.Example.com").ok(),
+            Some(AllowedHost {
+                host: "hooks.example.com".into(),
+                port: None
+            })
+        );
+        assert_eq!(
+            allowed_host("127.0.0.1:9000").ok(),
+            Some(AllowedHost {
+                host: "127.0.0.1".into(),
+                port: Some(9000)
+            })
+        );
+        assert_eq!(allowed_host("[::1]:80").ok().and_then(|h| h.port), Some(80));
+        assert!(allowed_host("https://hooks.example.com").is_err());
+        assert!(allowed_host("hooks.example.com/path").is_err());
+        assert!(allowed_host("*.example.com").is_err());
+        assert!(allowed_host("user@hooks.example.com").is_err());
+        assert!(allowed_host("").is_err());
     }
 }

@@ -18,7 +18,7 @@ pub const DATABASE_FILE: &str = "gateway.db";
 
 /// Why the database cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum DatabaseError {
     /// The file cannot be created or opened.
     #[error("cannot open the database {path}: {reason}; check that the data folder is writable")]
     Open {
@@ -49,19 +49,19 @@ pub struct Database {
 impl Database {
     /// Opens (creating if needed, mode 0600) `<data_dir>/gateway.db` and
     /// migrates it.
-    pub async fn open_in(data_dir: &Path) -> Result<Self, StoreError> {
+    pub async fn open_in(data_dir: &Path) -> Result<Self, DatabaseError> {
         Self::open_file(&data_dir.join(DATABASE_FILE)).await
     }
 
     /// Opens (creating if needed, mode 0600, with its folder) the database
     /// file at `path` and migrates it.
-    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
+    pub async fn open_file(path: &Path) -> Result<Self, DatabaseError> {
         let path = path.to_path_buf();
         let data_dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let fail = |reason: String| StoreError::Open {
+        let fail = |reason: String| DatabaseError::Open {
             path: path.clone(),
             reason,
         };
@@ -79,10 +79,10 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        sqlx::migrate!("src/store/migrations/sqlite")
+        sqlx::migrate!("src/database/migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Migrate {
+            .map_err(|e| DatabaseError::Migrate {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
 
-use super::{Database, StoreError};
+use super::{Database, DatabaseError};
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -50,12 +50,12 @@ pub enum KeyValueError {
     Overflow,
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Database(#[from] DatabaseError),
 }
 
 impl From<sqlx::Error> for KeyValueError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Store(StoreError::Query(e))
+        Self::Database(DatabaseError::Query(e))
     }
 }
 

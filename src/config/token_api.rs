@@ -1,0 +1,81 @@
+//! The `[token_api]` table: the app's API for current tokens, off unless
+//! enabled, and then only with a strong key.
+
+use serde::Deserialize;
+
+use super::EnvLookup;
+use super::checker::{Checker, Given, is_world_readable};
+use crate::secret::ApiKey;
+
+/// The shortest API key accepted.
+const MIN_API_KEY: usize = 32;
+
+/// `[token_api]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTokenApi {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) api_key_env: Option<String>,
+    pub(crate) api_key_file: Option<String>,
+}
+
+/// `[token_api]`
+#[derive(Debug, Clone, Default)]
+pub struct TokenApiConfig {
+    /// The API key callers must send as `Authorization: Bearer …`; `None`
+    /// leaves the API off.
+    pub api_key: Option<ApiKey>,
+}
+
+/// Checks `[token_api]`: off unless enabled, and then only with a strong key.
+pub(super) fn check(c: &mut Checker<'_>, t: &RawTokenApi, env: EnvLookup<'_>) -> TokenApiConfig {
+    if !t.enabled.unwrap_or(false) {
+        return TokenApiConfig::default();
+    }
+    let key = match c.secret(
+        "token_api.api_key",
+        t.api_key_env.as_deref(),
+        t.api_key_file.as_deref(),
+        None,
+        env,
+        "set it to a random key of 32+ characters",
+    ) {
+        Some(Given::Env { value, .. }) => Some(value),
+        Some(Given::File(path)) => {
+            if is_world_readable(&path) {
+                let file = path.display();
+                c.error(
+                    "token_api.api_key_file",
+                    format!("anyone on this machine can read {file}; run `chmod 600 {file}`"),
+                );
+            }
+            c.read_secret(
+                "token_api.api_key_file",
+                &path,
+                "put a random key of 32+ characters in it",
+            )
+        }
+        Some(Given::Inline(_)) | None => {
+            if t.api_key_env.is_none() {
+                c.error(
+                    "token_api.enabled",
+                    "give exactly one of api_key_env and api_key_file",
+                );
+            }
+            None
+        }
+    };
+    match key {
+        Some(key) if key.expose().len() >= MIN_API_KEY => TokenApiConfig {
+            api_key: Some(ApiKey::new(key.expose())),
+        },
+        Some(_) => {
+            c.error(
+                "token_api.api_key_env",
+                format!("the API key must be at least {MIN_API_KEY} characters; generate one with `openssl rand -base64 32`"),
+            );
+            TokenApiConfig::default()
+        }
+        None => TokenApiConfig::default(),
+    }
+}
