@@ -1,10 +1,8 @@
 //! The OAuth flow end to end over HTTP: the gateway, the stand-in for Notion,
 //! and real compiled plugins.
 
-mod support;
-
+use crate::support::{Browser, Harness, Options, param, with_param};
 use base64::Engine as _;
-use support::{Browser, Harness, Options, param, with_param};
 
 #[tokio::test]
 async fn happy_path_connects_and_shows_the_view_page() {
@@ -268,7 +266,7 @@ async fn passthrough_mode_forwards_the_apps_own_state_untouched() {
         .await;
     assert_eq!(r.status(), 302);
     assert!(r.headers().get("set-cookie").is_none());
-    let authorize = support::location(&r);
+    let authorize = crate::support::location(&r);
     assert_eq!(
         param(&authorize, "state").as_deref(),
         Some("app-made state")

@@ -2,12 +2,10 @@
 //! gateway keeps serving: Notion errors, timeouts and garbage; consumers that
 //! refuse, trap, loop or exhaust memory; views that misbehave.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{Harness, Options};
 use notion_oauth_gateway::standin::Fault;
-use support::{Harness, Options};
 
 async fn callback_status_and_body(h: &Harness) -> (u16, String) {
     let r = h.browser().connect("").await;

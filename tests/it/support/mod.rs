@@ -2,11 +2,10 @@
 //! 127.0.0.1 ports of their own, and a "browser" with a cookie jar that walks
 //! the flow over real HTTP.
 
-#![allow(dead_code, unreachable_pub)]
-
-pub mod certs;
-pub mod process;
-pub mod receiver;
+pub(crate) mod certs;
+pub(crate) mod offline;
+pub(crate) mod process;
+pub(crate) mod receiver;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,12 +20,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// The repository's root.
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A built component: `plugins/<name>.wasm` or `tests/plugins/<name>.wasm`.
-pub fn component(name: &str) -> PathBuf {
+pub(crate) fn component(name: &str) -> PathBuf {
     for dir in ["plugins", "tests/plugins"] {
         let path = repo().join(dir).join(format!("{name}.wasm"));
         if path.is_file() {
@@ -38,57 +37,57 @@ pub fn component(name: &str) -> PathBuf {
 
 /// What a test gateway runs with.
 #[derive(Clone)]
-pub struct Options {
-    pub consumer: String,
-    pub view: String,
+pub(crate) struct Options {
+    pub(crate) consumer: String,
+    pub(crate) view: String,
     /// Extra lines for `[notion]`.
-    pub notion: Vec<String>,
+    pub(crate) notion: Vec<String>,
     /// Extra lines for `[plugins]`.
-    pub plugins: Vec<String>,
+    pub(crate) plugins: Vec<String>,
     /// Extra tables appended at the end.
-    pub tail: String,
+    pub(crate) tail: String,
     /// The client secret (a canary by default).
-    pub client_secret: String,
+    pub(crate) client_secret: String,
     /// Where the gateway sends token requests, instead of the stand-in.
-    pub api_base_url: Option<String>,
+    pub(crate) api_base_url: Option<String>,
     /// The secret the stand-in expects, when it should differ from the gateway's.
-    pub stand_in_secret: Option<String>,
+    pub(crate) stand_in_secret: Option<String>,
     /// `[server] base_path`.
-    pub base_path: String,
+    pub(crate) base_path: String,
     /// Extra lines for `[server]`.
-    pub server: Vec<String>,
+    pub(crate) server: Vec<String>,
     /// `[plugins] watch`: off unless a test is about reloading.
-    pub watch: bool,
+    pub(crate) watch: bool,
     /// Compile components into one cache shared by every test (and kept
     /// between runs under target/), so a Python or JavaScript component is
     /// compiled once, not once per test.
-    pub shared_cache: bool,
+    pub(crate) shared_cache: bool,
     /// Serve the gateway over HTTPS with these files (at `https://localhost:PORT`).
-    pub gateway_tls: Option<TlsFiles>,
+    pub(crate) gateway_tls: Option<TlsFiles>,
     /// Serve the stand-in over HTTPS with these files (at `https://localhost:PORT`).
-    pub stand_in_tls: Option<TlsFiles>,
+    pub(crate) stand_in_tls: Option<TlsFiles>,
     /// Lines for `[store]` (see [`Store`]).
-    pub store: Vec<String>,
+    pub(crate) store: Vec<String>,
     /// Turn the token API on with this key (as `TEST_API_KEY`).
-    pub api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
 }
 
 /// The vault's two backends, for tests that must pass on both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
+pub(crate) enum Store {
     Sqlite,
     Postgres,
 }
 
 /// The machine's PostgreSQL (trust auth, database `test`).
-pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub(crate) const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 impl Store {
-    pub const BOTH: [Store; 2] = [Store::Sqlite, Store::Postgres];
+    pub(crate) const BOTH: [Store; 2] = [Store::Sqlite, Store::Postgres];
 
     /// `[store]` lines for this backend; PostgreSQL gets a fresh schema, so
     /// tests running at once never see each other's rows.
-    pub fn lines(self) -> Vec<String> {
+    pub(crate) fn lines(self) -> Vec<String> {
         match self {
             Store::Sqlite => Vec::new(),
             Store::Postgres => vec![
@@ -100,12 +99,12 @@ impl Store {
 }
 
 /// A schema name no other test uses.
-pub fn fresh_schema() -> String {
+pub(crate) fn fresh_schema() -> String {
     format!("t_{}", hex_id())
 }
 
 /// 12 random hex digits.
-pub fn hex_id() -> String {
+pub(crate) fn hex_id() -> String {
     let n: u64 = rand_u64();
     format!("{:012x}", n & 0xffff_ffff_ffff)
 }
@@ -122,7 +121,7 @@ fn rand_u64() -> u64 {
 }
 
 /// The token API key tests use.
-pub const API_KEY: &str = "test-api-key-0123456789abcdefghijklmnop";
+pub(crate) const API_KEY: &str = "test-api-key-0123456789abcdefghijklmnop";
 
 impl Default for Options {
     fn default() -> Self {
@@ -148,12 +147,12 @@ impl Default for Options {
 }
 
 /// The compile cache shared by tests.
-pub fn shared_cache_dir() -> PathBuf {
+pub(crate) fn shared_cache_dir() -> PathBuf {
     repo().join("target/test-plugin-cache")
 }
 
 impl Options {
-    pub fn with_plugins(consumer: &str, view: &str) -> Self {
+    pub(crate) fn with_plugins(consumer: &str, view: &str) -> Self {
         Self {
             consumer: consumer.into(),
             view: view.into(),
@@ -162,7 +161,7 @@ impl Options {
     }
 
     /// These options on `store`, with `extra` `[store]` lines and the token API on.
-    pub fn on(mut self, store: Store, extra: &[&str]) -> Self {
+    pub(crate) fn on(mut self, store: Store, extra: &[&str]) -> Self {
         self.store = store.lines();
         self.store.extend(extra.iter().map(|l| l.to_string()));
         self.api_key = Some(API_KEY.to_string());
@@ -171,7 +170,7 @@ impl Options {
 
     /// These options with the flow routes' rate limits off, for tests that
     /// make many requests from one address on purpose.
-    pub fn without_rate_limits(mut self) -> Self {
+    pub(crate) fn without_rate_limits(mut self) -> Self {
         self.server.extend([
             "[server.rate_limit]".to_string(),
             "per_ip_per_minute = 0".to_string(),
@@ -182,7 +181,7 @@ impl Options {
 
     /// The `faulty` test component in `role` ("consumer" or "view"),
     /// misbehaving as `mode` says; the other role is the default plugin.
-    pub fn faulty(role: &str, mode: &str) -> Self {
+    pub(crate) fn faulty(role: &str, mode: &str) -> Self {
         let (consumer, view) = match role {
             "consumer" => ("faulty", "default-view"),
             "view" => ("default-consumer", "faulty"),
@@ -196,15 +195,15 @@ impl Options {
 }
 
 /// A running gateway and stand-in.
-pub struct Harness {
-    pub stand_in: Arc<StandIn>,
-    pub gateway_url: String,
-    pub stand_in_url: String,
-    pub redirect_uri: String,
-    pub clock: ShiftedClock,
-    pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
-    pub gateway: Gateway,
+pub(crate) struct Harness {
+    pub(crate) stand_in: Arc<StandIn>,
+    pub(crate) gateway_url: String,
+    pub(crate) stand_in_url: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) clock: ShiftedClock,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config_path: PathBuf,
+    pub(crate) gateway: Gateway,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -217,7 +216,7 @@ impl Drop for Harness {
 }
 
 /// Copies the named components into `dir`.
-pub fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
+pub(crate) fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugins dir");
     for name in names {
@@ -235,7 +234,11 @@ fn scheme(tls: &Option<TlsFiles>) -> &'static str {
 /// The config text for a harness.
 /// Checks a test config `text` with its secrets in the (stand-in)
 /// environment: `TEST_SECRET` is `secret`, `TEST_API_KEY` is `api_key`.
-pub fn load_config(text: &str, secret: &str, api_key: Option<&str>) -> Result<Config, String> {
+pub(crate) fn load_config(
+    text: &str,
+    secret: &str,
+    api_key: Option<&str>,
+) -> Result<Config, String> {
     let (secret, api_key) = (secret.to_string(), api_key.map(str::to_string));
     let env = move |name: &str| match name {
         "TEST_SECRET" => Some(secret.clone()),
@@ -245,7 +248,7 @@ pub fn load_config(text: &str, secret: &str, api_key: Option<&str>) -> Result<Co
     Config::from_toml(text, "gateway.toml", &env).map_err(|e| e.to_string())
 }
 
-pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> String {
+pub(crate) fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> String {
     let (gw_scheme, si_scheme) = (scheme(&o.gateway_tls), scheme(&o.stand_in_tls));
     let tls_lines = o.gateway_tls.as_ref().map_or(String::new(), |t| {
         format!(
@@ -298,13 +301,13 @@ pub fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> St
 }
 
 impl Harness {
-    pub async fn start(o: Options) -> Harness {
+    pub(crate) async fn start(o: Options) -> Harness {
         Self::try_start(o)
             .await
             .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
     }
 
-    pub async fn try_start(o: Options) -> Result<Harness, String> {
+    pub(crate) async fn try_start(o: Options) -> Result<Harness, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -366,16 +369,19 @@ impl Harness {
         })
     }
 
-    pub fn browser(&self) -> Browser {
+    pub(crate) fn browser(&self) -> Browser {
         Browser::new(&self.gateway_url)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway_url)
     }
 
     /// The latest deliveries the vault recorded, newest first.
-    pub async fn deliveries(&self, limit: i64) -> Vec<notion_oauth_gateway::vault::DeliveryRecord> {
+    pub(crate) async fn deliveries(
+        &self,
+        limit: i64,
+    ) -> Vec<notion_oauth_gateway::vault::DeliveryRecord> {
         self.gateway
             .vault()
             .store()
@@ -387,13 +393,13 @@ impl Harness {
 
 /// A browser: a cookie jar, no automatic redirects, short timeouts.
 #[derive(Clone)]
-pub struct Browser {
-    pub client: reqwest::Client,
-    pub gateway_url: String,
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
+    pub(crate) gateway_url: String,
 }
 
 impl Browser {
-    pub fn new(gateway_url: &str) -> Self {
+    pub(crate) fn new(gateway_url: &str) -> Self {
         // Certificates are checked by the gateway, not by this test browser:
         // the TLS tests give the stand-in certificates the gateway must refuse.
         let client = reqwest::Client::builder()
@@ -411,7 +417,7 @@ impl Browser {
 
     /// `GET url`; a callback's `303` to its clean result URL is followed, as
     /// a browser would (other redirects are returned as they are).
-    pub async fn get(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, url: &str) -> reqwest::Response {
         let r = self.get_once(url).await;
         match result_location(&r) {
             Some(path) => self.get_once(&format!("{}{path}", self.gateway_url)).await,
@@ -420,17 +426,17 @@ impl Browser {
     }
 
     /// `GET url`, following nothing.
-    pub async fn get_once(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get_once(&self, url: &str) -> reqwest::Response {
         self.client.get(url).send().await.expect("request")
     }
 
     /// `GET start`: returns Notion's (the stand-in's) authorize URL.
-    pub async fn start(&self, query: &str) -> String {
+    pub(crate) async fn start(&self, query: &str) -> String {
         self.start_at("/auth/notion/start", query).await
     }
 
     /// `GET start` at a given path.
-    pub async fn start_at(&self, path: &str, query: &str) -> String {
+    pub(crate) async fn start_at(&self, path: &str, query: &str) -> String {
         let url = format!("{}{path}{query}", self.gateway_url);
         let r = self.get(&url).await;
         assert_eq!(r.status(), 302, "start should redirect");
@@ -438,7 +444,7 @@ impl Browser {
     }
 
     /// Opens the consent page and presses a button: the URL Notion sends the browser back to.
-    pub async fn consent(&self, authorize_url: &str, decision: &str) -> String {
+    pub(crate) async fn consent(&self, authorize_url: &str, decision: &str) -> String {
         let page = self.get(authorize_url).await;
         assert_eq!(page.status(), 200, "consent page");
         let html = page.text().await.expect("consent html");
@@ -469,20 +475,20 @@ impl Browser {
     }
 
     /// Starts a flow and presses "Allow": the URL Notion sends the browser back to.
-    pub async fn approved(&self, query: &str) -> String {
+    pub(crate) async fn approved(&self, query: &str) -> String {
         let authorize = self.start(query).await;
         self.consent(&authorize, "allow").await
     }
 
     /// The whole flow: start, allow, callback. Returns the callback's response.
-    pub async fn connect(&self, query: &str) -> reqwest::Response {
+    pub(crate) async fn connect(&self, query: &str) -> reqwest::Response {
         let back = self.approved(query).await;
         self.get(&back).await
     }
 }
 
 /// The clean result URL a callback answered `303` with, if it did.
-pub fn result_location(r: &reqwest::Response) -> Option<String> {
+pub(crate) fn result_location(r: &reqwest::Response) -> Option<String> {
     if r.status() != 303 {
         return None;
     }
@@ -492,7 +498,7 @@ pub fn result_location(r: &reqwest::Response) -> Option<String> {
         .then(|| location.to_string())
 }
 
-pub fn location(r: &reqwest::Response) -> String {
+pub(crate) fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
@@ -501,7 +507,7 @@ pub fn location(r: &reqwest::Response) -> String {
 }
 
 /// The query parameter `name` of `url`.
-pub fn param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .ok()?
         .query_pairs()
@@ -510,7 +516,7 @@ pub fn param(url: &str, name: &str) -> Option<String> {
 }
 
 /// `url` with the query parameter `name` set to `value`.
-pub fn with_param(url: &str, name: &str, value: &str) -> String {
+pub(crate) fn with_param(url: &str, name: &str, value: &str) -> String {
     let mut u = url::Url::parse(url).expect("url");
     let pairs: Vec<(String, String)> = u
         .query_pairs()

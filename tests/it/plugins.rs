@@ -1,11 +1,9 @@
 //! Plugin hosting: the compile cache, settings through wasi:config, and
 //! sandbox isolation between requests.
 
-mod support;
-
+use crate::support::{Harness, Options, config_text};
 use notion_oauth_gateway::config::Config;
 use notion_oauth_gateway::plugins::Plugins;
-use support::{Harness, Options, config_text};
 
 fn config_in(dir: &std::path::Path) -> Config {
     let o = Options {

@@ -1,14 +1,12 @@
 //! Capabilities a plugin is granted: outgoing HTTP to allow-listed hosts only
 //! (proved with the shipped `webhook-consumer`), and nothing without a grant.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::receiver::Receiver;
+use crate::support::{Harness, Options};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use support::receiver::Receiver;
-use support::{Harness, Options};
 
 const SIGNING_SECRET: &str = "whsec_test_3f9a";
 

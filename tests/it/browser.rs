@@ -7,15 +7,13 @@
 //!
 //! Screenshots of every page go to `target/browser-artifacts/`.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::process::{Running, dev_demo};
+use crate::support::repo;
 use fantoccini::{Client, ClientBuilder, Locator};
-use support::process::{Running, dev_demo};
-use support::repo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
 

@@ -8,14 +8,12 @@
 //!
 //! One test function, so the process-wide log capture sees only this run.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{Browser, Harness, Options, param, with_param};
 use notion_oauth_gateway::standin::Fault;
-use support::{Browser, Harness, Options, param, with_param};
 
 /// Everything the gateway wrote to its logs in this process.
 #[derive(Clone, Default)]
@@ -59,7 +57,7 @@ impl Answers {
         let start = b
             .get(&format!("{}/auth/notion/start{query}", b.gateway_url))
             .await;
-        let authorize = support::location(&start);
+        let authorize = crate::support::location(&start);
         self.record(&format!("{what}: start"), start).await;
         let back = b.consent(&authorize, "allow").await;
         let r = b.get(&back).await;

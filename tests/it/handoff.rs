@@ -4,8 +4,6 @@
 //! while a token arrives; two gateway processes refreshing one token on one
 //! PostgreSQL. Each asserts zero tokens lost and zero duplicates.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,11 +11,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::process::Running;
+use crate::support::receiver::Receiver;
+use crate::support::{API_KEY, Browser, Options, Store};
 use notion_oauth_gateway::secret::ClientSecret;
 use notion_oauth_gateway::standin::{self, Fault, StandIn, StandInConfig};
-use support::process::Running;
-use support::receiver::Receiver;
-use support::{API_KEY, Browser, Options, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
 const SECRET: &str = "handoff-secret";
@@ -56,7 +54,7 @@ impl Setup {
 
     /// Writes the config for `o`, with Notion at `stand_in`.
     fn write(&self, o: &Options, stand_in: SocketAddr) {
-        let text = support::config_text(
+        let text = crate::support::config_text(
             o,
             self.dir.path(),
             &self.addr.to_string(),
@@ -251,7 +249,7 @@ async fn run_flow(stand_in: &StandIn, setup: &Setup) -> tokio::task::JoinHandle<
         let Ok(r) = browser.client.get(&back).send().await else {
             return 0;
         };
-        match support::result_location(&r) {
+        match crate::support::result_location(&r) {
             Some(page) => browser
                 .client
                 .get(format!("{}{page}", browser.gateway_url))
@@ -313,7 +311,7 @@ async fn a_sigkill_at_each_stage_of_the_hand_off_loses_no_token_silently() {
 async fn a_webhook_that_is_down_then_back_gets_the_token_once() {
     let down = free_port();
     let o = webhook_options(down, Store::Sqlite, &[]);
-    let h = support::Harness::start(o).await;
+    let h = crate::support::Harness::start(o).await;
     let r = h.browser().connect("").await;
     assert_eq!(r.status(), 202, "received, not yet delivered");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -397,11 +395,11 @@ async fn postgres_going_away_while_a_token_arrives_loses_nothing() {
     let o = Options {
         store: vec![
             format!("url = \"postgres://postgres@{}/test\"", proxy.addr),
-            format!("schema = \"{}\"", support::fresh_schema()),
+            format!("schema = \"{}\"", crate::support::fresh_schema()),
         ],
         ..Options::default()
     };
-    let h = support::Harness::start(o).await;
+    let h = crate::support::Harness::start(o).await;
     // Notion answers slowly; the database goes away while it does.
     h.stand_in
         .push_fault(Fault::Delay(Duration::from_millis(800)));
@@ -442,14 +440,14 @@ async fn postgres_going_away_while_a_token_arrives_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_gateway_processes_on_one_postgres_refresh_a_token_once() {
-    let schema = support::fresh_schema();
+    let schema = crate::support::fresh_schema();
     let key_dir = tempfile::tempdir().expect("keys");
     let key_file = key_dir.path().join("vault.key");
     notion_oauth_gateway::vault::keys::add_key_to_file(&key_file).expect("key");
     let o = Options {
         client_secret: SECRET.into(),
         store: vec![
-            format!("url = \"{}\"", support::POSTGRES_URL),
+            format!("url = \"{}\"", crate::support::POSTGRES_URL),
             format!("schema = \"{schema}\""),
             format!("key_file = {:?}", key_file.display().to_string()),
         ],

@@ -1,11 +1,9 @@
 //! Plugins written in Python and JavaScript, run by the real gateway through
 //! the whole flow, with key-value storage granted.
 
-mod support;
-
+use crate::support::{Harness, Options};
 use notion_oauth_gateway::database::Database;
 use notion_oauth_gateway::database::keyvalue::Bucket;
-use support::{Harness, Options};
 
 fn example(name: &str, keyvalue: bool) -> Options {
     let grant = if keyvalue {

@@ -8,18 +8,18 @@ use rcgen::{
 };
 
 /// A test CA that signs leaf certificates.
-pub struct TestCa {
+pub(crate) struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 /// PEM files of one leaf certificate.
-pub struct LeafFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
+pub(crate) struct LeafFiles {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 /// What a leaf certificate should be like.
-pub enum Leaf {
+pub(crate) enum Leaf {
     /// Valid now for `localhost` and 127.0.0.1, named `cn`.
     Valid(&'static str),
     /// Expired last century.
@@ -29,7 +29,7 @@ pub enum Leaf {
 }
 
 impl TestCa {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -42,18 +42,18 @@ impl TestCa {
     }
 
     /// Writes the CA certificate to `path` (for `extra_ca_file`, or a client's roots).
-    pub fn write_ca(&self, path: &Path) -> PathBuf {
+    pub(crate) fn write_ca(&self, path: &Path) -> PathBuf {
         std::fs::write(path, self.issuer.pem()).expect("write ca");
         path.to_path_buf()
     }
 
     /// The CA certificate in DER, for a client's root store.
-    pub fn der(&self) -> Vec<u8> {
+    pub(crate) fn der(&self) -> Vec<u8> {
         self.issuer.der().to_vec()
     }
 
     /// Signs a leaf and writes `<stem>.crt` and `<stem>.key` (owner-only) in `dir`.
-    pub fn leaf(&self, dir: &Path, stem: &str, kind: Leaf) -> LeafFiles {
+    pub(crate) fn leaf(&self, dir: &Path, stem: &str, kind: Leaf) -> LeafFiles {
         let names = match kind {
             Leaf::OtherHost => vec!["other.invalid".to_string()],
             _ => vec!["localhost".to_string(), "127.0.0.1".to_string()],
@@ -83,7 +83,7 @@ impl TestCa {
 
 /// Writes a file only its owner can read, replacing it by rename as
 /// certificate renewers do.
-pub fn write_private(path: &Path, bytes: &[u8]) {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) {
     use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).expect("write");

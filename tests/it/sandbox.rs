@@ -4,11 +4,9 @@
 //! deadline while other requests are served. (The Rust guest's cases are in
 //! failures.rs; these are the Python and JavaScript twins.)
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Harness, Options};
+use crate::support::{Harness, Options};
 
 fn faulty(plugin: &str, role: &str, mode: &str) -> Options {
     let (consumer, view) = match role {

@@ -15,15 +15,15 @@ use tokio::net::TcpListener;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-pub struct Received {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -32,9 +32,9 @@ impl Received {
 }
 
 /// A running receiver on 127.0.0.1.
-pub struct Receiver {
-    pub addr: std::net::SocketAddr,
-    pub received: Arc<Mutex<Vec<Received>>>,
+pub(crate) struct Receiver {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) received: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,12 +46,12 @@ impl Drop for Receiver {
 
 impl Receiver {
     /// Starts a receiver answering `status` after `delay`.
-    pub async fn start(status: u16, delay: Duration) -> Self {
+    pub(crate) async fn start(status: u16, delay: Duration) -> Self {
         Self::start_at("127.0.0.1:0".parse().expect("addr"), status, delay).await
     }
 
     /// Starts a receiver on `addr` (a port that was down until now).
-    pub async fn start_at(addr: std::net::SocketAddr, status: u16, delay: Duration) -> Self {
+    pub(crate) async fn start_at(addr: std::net::SocketAddr, status: u16, delay: Duration) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -105,7 +105,7 @@ impl Receiver {
         }
     }
 
-    pub fn requests(&self) -> Vec<Received> {
+    pub(crate) fn requests(&self) -> Vec<Received> {
         self.received.lock().expect("lock").clone()
     }
 }

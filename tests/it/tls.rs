@@ -2,18 +2,16 @@
 //! reload), and the gateway refusing a Notion it cannot verify (checklist
 //! row 8).
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::certs::{Leaf, TestCa, write_private};
+use crate::support::{Harness, Options};
 use notion_oauth_gateway::config::TlsFiles;
-use support::certs::{Leaf, TestCa, write_private};
-use support::{Harness, Options};
 use tokio::net::TcpStream;
 
-fn files(leaf: support::certs::LeafFiles) -> TlsFiles {
+fn files(leaf: crate::support::certs::LeafFiles) -> TlsFiles {
     TlsFiles {
         cert: leaf.cert,
         key: leaf.key,
@@ -83,7 +81,7 @@ async fn https_serving_runs_the_flow_with_hsts_and_a_host_prefixed_secure_cookie
         cookie.starts_with("__Host-nog_binding=") && cookie.contains("Secure"),
         "{cookie}"
     );
-    let back = b.consent(&support::location(&start), "allow").await;
+    let back = b.consent(&crate::support::location(&start), "allow").await;
     let done = b.get(&back).await;
     assert_eq!(done.status(), 200);
     assert!(done.headers().contains_key("strict-transport-security"));

@@ -1,13 +1,14 @@
 //! The HTTP surface: documents, health, unknown routes and methods, the
 //! security headers on every response, base paths and size limits.
 
-mod support;
+use http::Method;
 
-use support::{Browser, Harness, Options};
+use crate::support::offline::Offline;
+use crate::support::{Browser, Harness, Options};
 
 fn with_documents(dir_note: &str) -> Options {
     let mut o = Options::default();
-    let docs = support::repo().join("config");
+    let docs = crate::support::repo().join("config");
     let txt = std::env::temp_dir().join(format!("nog-doc-{}-{dir_note}.txt", std::process::id()));
     std::fs::write(&txt, "plain <text>").expect("write txt");
     o.tail = format!(
@@ -21,55 +22,94 @@ fn with_documents(dir_note: &str) -> Options {
 
 #[tokio::test]
 async fn markdown_documents_render_to_html_and_text_is_served_as_text() {
-    let h = Harness::start(with_documents("render")).await;
-    let b = Browser::new(&h.gateway_url);
-    let terms = b.get(&h.url("/terms")).await;
-    assert_eq!(terms.status(), 200);
-    assert_eq!(terms.headers()["content-type"], "text/html; charset=utf-8");
-    let html = terms.text().await.expect("terms");
+    let g = Offline::start(with_documents("render")).await;
+    let terms = g.get("/terms").await;
+    assert_eq!(terms.status, 200);
+    assert_eq!(terms.header("content-type"), "text/html; charset=utf-8");
+    let html = terms.text();
     assert!(
         html.contains("<title>Terms of Use</title>")
             && html.contains("<h2>1. What the Integration does</h2>"),
         "{html}"
     );
-    let privacy = b
-        .get(&h.url("/privacy"))
-        .await
-        .text()
-        .await
-        .expect("privacy");
-    assert!(privacy.contains("<h1>Privacy Policy</h1>"));
-    let notes = b.get(&h.url("/notes")).await;
-    assert_eq!(notes.headers()["content-type"], "text/plain; charset=utf-8");
-    assert_eq!(notes.text().await.expect("notes"), "plain <text>");
+    assert!(
+        g.get("/privacy")
+            .await
+            .text()
+            .contains("<h1>Privacy Policy</h1>")
+    );
+    let notes = g.get("/notes").await;
+    assert_eq!(notes.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(notes.text(), "plain <text>");
 }
 
 #[tokio::test]
 async fn health_unknown_routes_and_methods() {
-    let h = Harness::start(Options::default()).await;
-    let b = Browser::new(&h.gateway_url);
-    let health = b.get(&h.url("/healthz")).await;
-    assert_eq!(health.status(), 200);
-    assert_eq!(health.text().await.expect("body"), "ok\n");
-    assert_eq!(
-        b.client
-            .head(h.url("/healthz"))
-            .send()
-            .await
-            .expect("head")
-            .status(),
-        200
+    let g = Offline::start(Options::default()).await;
+    let health = g.get("/healthz").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.text(), "ok\n");
+    assert_eq!(g.send(Method::HEAD, "/healthz", &[]).await.status, 200);
+    assert_eq!(g.get("/nope").await.status, 404);
+    let post = g.send(Method::POST, "/auth/notion/redirect", &[]).await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), "GET, HEAD");
+}
+
+#[tokio::test]
+async fn each_outcome_gets_its_status_and_page_through_the_route_table() {
+    let g = Offline::start(Options::default()).await;
+    let no_state = g.get("/auth/notion/redirect?code=c").await;
+    assert_eq!(no_state.status, 400, "{}", no_state.text());
+    assert_eq!(no_state.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(no_state.header("cache-control"), "no-store");
+    let twice = g.get("/auth/notion/start?data=a&data=b").await;
+    assert_eq!(twice.status, 400, "{}", twice.text());
+    let gone = g.get("/auth/notion/redirect/0123456789abcdef").await;
+    assert_eq!(gone.status, 410);
+    assert!(
+        gone.text().contains("This sign-in has finished"),
+        "{}",
+        gone.text()
     );
-    assert_eq!(b.get(&h.url("/nope")).await.status(), 404);
-    let post = b
-        .client
-        .post(h.url("/auth/notion/redirect"))
-        .body("x")
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(post.status(), 405);
-    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    let off = g.get("/api/v1/connections").await;
+    assert_eq!(off.status, 404, "the token API is off unless enabled");
+
+    let key = "k".repeat(40);
+    let g = Offline::start(Options {
+        api_key: Some(key.clone()),
+        ..Options::default()
+    })
+    .await;
+    let bearer = format!("Bearer {key}");
+    let auth = [("authorization", bearer.as_str())];
+    let anonymous = g.get("/api/v1/connections").await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.header("www-authenticate"), "Bearer");
+    let listed = g.send(Method::GET, "/api/v1/connections", &auth).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_eq!(listed.text(), r#"{"connections":[]}"#);
+    let wrong = g
+        .send(Method::POST, "/api/v1/connections/b1/token", &auth)
+        .await;
+    assert_eq!(wrong.status, 405);
+    assert!(
+        wrong.text().contains(r#""message":"use GET""#),
+        "{}",
+        wrong.text()
+    );
+    let unknown = g
+        .send(Method::GET, "/api/v1/connections/b1/token", &auth)
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.text().contains("unknown_connection"),
+        "{}",
+        unknown.text()
+    );
+    let nothing = g.send(Method::GET, "/api/v1/other", &auth).await;
+    assert_eq!(nothing.status, 404);
+    assert!(nothing.text().contains("not_found"), "{}", nothing.text());
 }
 
 #[tokio::test]

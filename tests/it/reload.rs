@@ -2,12 +2,10 @@
 //! and swapped in for new requests; a broken one is refused and the old build
 //! keeps serving; the contract's first release keeps loading.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Harness, Options, component};
+use crate::support::{Harness, Options, component};
 
 /// Puts `source` in place as `<dir>/<name>.wasm` the way a deploy should:
 /// written beside it, then renamed over it.

@@ -3,14 +3,12 @@
 //! with retries and dead-lettering, refreshed once however many ask, revoked
 //! and introspected through Notion, and served by the token API.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{API_KEY, Harness, Options, Store};
 use notion_oauth_gateway::standin::Fault;
 use notion_oauth_gateway::vault::Vault;
 use notion_oauth_gateway::vault::store::{Commit, Committed, Reason, Table, now_ms};
-use support::{API_KEY, Harness, Options, Store};
 
 /// Waits until `check` holds, polling every 50 ms, for at most `limit`.
 async fn eventually<F: AsyncFn() -> bool>(limit: Duration, what: &str, check: F) {
@@ -68,7 +66,7 @@ async fn raw_store(h: &Harness, store: Store) -> String {
             String::from_utf8_lossy(&all).into_owned()
         }
         Store::Postgres => {
-            let pool = sqlx::PgPool::connect(support::POSTGRES_URL)
+            let pool = sqlx::PgPool::connect(crate::support::POSTGRES_URL)
                 .await
                 .expect("pg");
             let schema = h.gateway.config().store.backend.clone();
@@ -497,7 +495,7 @@ async fn a_callback_replayed_to_another_instance_on_the_same_store_is_refused_be
 
     // A second instance: the same config (state key, redirect URI, schema).
     let text = std::fs::read_to_string(&h.config_path).expect("config");
-    let config = support::load_config(&text, &secret, Some(API_KEY)).expect("config");
+    let config = crate::support::load_config(&text, &secret, Some(API_KEY)).expect("config");
     let b = notion_oauth_gateway::Gateway::build(config)
         .await
         .expect("second instance");
@@ -510,7 +508,7 @@ async fn a_callback_replayed_to_another_instance_on_the_same_store_is_refused_be
     // The same browser (its binding cookie) replays the callback there.
     let replay = back.replace(&h.gateway_url, &format!("http://{b_addr}"));
     let r = browser.get_once(&replay).await;
-    let page = support::result_location(&r).expect("a 303 to the result page");
+    let page = crate::support::result_location(&r).expect("a 303 to the result page");
     let r = browser.get_once(&format!("http://{b_addr}{page}")).await;
     assert_eq!(r.status(), 400);
     assert!(
@@ -626,9 +624,9 @@ async fn a_refresh_survives_its_client_hanging_up_after_notion_rotated_the_pair(
 async fn two_instances(store: Store) -> (tempfile::TempDir, Vault, Vault) {
     let dir = tempfile::tempdir().expect("dir");
     let o = Options::default().on(store, &[]);
-    let text = support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
+    let text = crate::support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
     let config =
-        support::load_config(&text, &o.client_secret, o.api_key.as_deref()).expect("config");
+        crate::support::load_config(&text, &o.client_secret, o.api_key.as_deref()).expect("config");
     let a = Vault::open(&config.store).await.expect("instance a");
     let b = Vault::open(&config.store).await.expect("instance b");
     (dir, a, b)

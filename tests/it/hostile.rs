@@ -3,11 +3,9 @@
 //! Notion for any of them (checklist rows 5, 18 and 19). Counts and times
 //! are bounded; every connection is on 127.0.0.1.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Harness, Options};
+use crate::support::{Harness, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

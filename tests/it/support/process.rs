@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Kills a child process when dropped, so a failing test leaves nothing behind.
-pub struct Running(pub Child);
+pub(crate) struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -17,7 +17,7 @@ impl Drop for Running {
 }
 
 /// Reads a child's stdout lines until one contains `marker`, within 30 s.
-pub fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
+pub(crate) fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -34,7 +34,7 @@ pub fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
 
 /// Starts `notion-oauth-gateway dev` (binary `bin`) with its data in `data`;
 /// the running demo and its landing page URL.
-pub fn dev_demo(bin: &str, data: &Path) -> (Running, String) {
+pub(crate) fn dev_demo(bin: &str, data: &Path) -> (Running, String) {
     let mut child = Running(
         Command::new(bin)
             .args([

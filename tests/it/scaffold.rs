@@ -1,8 +1,6 @@
 //! `plugin new` scaffolds a plugin in each language that builds with one
 //! command and loads into the gateway in the role its world says.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -30,10 +28,10 @@ fn scaffold_and_build(dir: &Path, name: &str, lang: &str, world: &str) {
         said.contains(&format!("make -C {}", folder.display())),
         "{said}"
     );
-    run(Command::new("make")
-        .arg("-C")
-        .arg(&folder)
-        .env("CARGO_TARGET_DIR", support::repo().join("target/wasm")));
+    run(Command::new("make").arg("-C").arg(&folder).env(
+        "CARGO_TARGET_DIR",
+        crate::support::repo().join("target/wasm"),
+    ));
     assert!(dir.join(format!("{name}.wasm")).is_file());
 }
 
@@ -45,7 +43,7 @@ fn scaffolds_in_every_language_build_and_load_in_their_roles() {
     // Share the repository's installed toolchains instead of installing anew.
     #[cfg(unix)]
     std::os::unix::fs::symlink(
-        support::repo().join("plugins/toolchains"),
+        crate::support::repo().join("plugins/toolchains"),
         plugins.join("toolchains"),
     )
     .expect("link toolchains");
@@ -63,7 +61,7 @@ fn scaffolds_in_every_language_build_and_load_in_their_roles() {
              [plugins]\ndir = {plugins:?}\ncache_dir = {cache:?}\nconsumer = \"rusty\"\nview = \"snake\"\n",
             data = dir.path().join("data").display().to_string(),
             plugins = plugins.display().to_string(),
-            cache = support::shared_cache_dir().display().to_string(),
+            cache = crate::support::shared_cache_dir().display().to_string(),
         ),
     )
     .expect("config");

@@ -3,13 +3,11 @@
 //! suite that proves a row is named `rowNN_…`; `docs/security.md` maps each
 //! row to its tests.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Browser, Harness, Options, param, with_param};
 use base64::Engine as _;
 use proptest::prelude::*;
-use support::{Browser, Harness, Options, param, with_param};
 
 #[test]
 fn row01_mutated_states_and_cookies_never_reach_notion() {
@@ -254,8 +252,9 @@ async fn row15_every_open_redirect_payload_lands_on_the_default_page() {
     let r = b.connect("?data=%2Fwelcome%3Ftab%3D1").await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/welcome?tab=1");
-    let corpus = std::fs::read_to_string(support::repo().join("tests/fixtures/open-redirects.txt"))
-        .expect("corpus");
+    let corpus =
+        std::fs::read_to_string(crate::support::repo().join("tests/fixtures/open-redirects.txt"))
+            .expect("corpus");
     let mut n = 0;
     for line in corpus.lines().filter(|l| !l.starts_with('#')) {
         let payload = unescape(line);
@@ -391,7 +390,7 @@ async fn row09_the_callback_answers_303_to_a_clean_url_whose_page_is_fetched_onc
     let back = b.approved("").await;
     let r = b.get_once(&back).await;
     assert_eq!(r.status(), 303);
-    let clean = support::location(&r);
+    let clean = crate::support::location(&r);
     let id = clean
         .strip_prefix("/auth/notion/redirect/")
         .expect("the clean URL is under the redirect route");

@@ -1,14 +1,12 @@
 //! The `notion-oauth-gateway` binary as a user runs it: `check`, `plugins
 //! list`, `serve`, `dev`, `stand-in`, `--help` and `--version`.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::process::{Running, dev_demo, wait_for_line};
-use support::{Browser, repo};
+use crate::support::process::{Running, dev_demo, wait_for_line};
+use crate::support::{Browser, repo};
 
 const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
 
@@ -29,7 +27,7 @@ fn text(bytes: &[u8]) -> String {
 /// A folder with a valid config and built plugins; returns its config path.
 fn project(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    support::plugins_dir_with(
+    crate::support::plugins_dir_with(
         dir.path(),
         &["default-consumer", "default-view", "echo-view"],
     );
@@ -151,7 +149,7 @@ fn plugins_list_shows_each_components_worlds() {
     let (dir, _config) = project("");
     std::fs::write(dir.path().join("plugins/garbage.wasm"), b"nope").expect("write");
     std::fs::copy(
-        support::component("faulty"),
+        crate::support::component("faulty"),
         dir.path().join("plugins/faulty.wasm"),
     )
     .expect("copy");
