@@ -1,8 +1,17 @@
-//! The wall clock, behind a trait so tests can move time (state expiry).
+//! The wall clock: [`unix_ms`] for the records the gateway keeps, and the
+//! same clock behind a trait ([`Clock`]) where tests must move time (a
+//! state's expiry).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// A source of the current time in whole seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
@@ -16,10 +25,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_secs(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        u64::try_from(unix_ms() / 1000).unwrap_or(0)
     }
 }
 

@@ -2,7 +2,7 @@
 //! titles, the landing page, the fallback pages used when a view fails).
 
 /// Escapes text for HTML element content and double-quoted attributes.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

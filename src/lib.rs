@@ -16,13 +16,13 @@
 
 pub mod clock;
 pub mod config;
-pub mod data_dir;
+mod data_dir;
 pub mod database;
 pub mod delivery;
 pub mod demo;
-pub mod gateway;
-pub mod html;
-pub mod http;
+mod gateway;
+mod html;
+mod http;
 pub mod metrics;
 pub mod notion;
 pub mod oauth;
@@ -31,6 +31,7 @@ pub mod scaffold;
 pub mod secret;
 pub mod standin;
 pub mod vault;
-pub mod watch;
+mod watch;
 
-pub use gateway::Gateway;
+pub use gateway::{Gateway, GatewayError};
+pub use http::{Body, Handler, PeerAddr, TlsError};

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::config::{Config, ConfigProblem, process_env};
 use notion_oauth_gateway::demo::{Demo, DemoOptions};
-use notion_oauth_gateway::plugins::{Plugins, list_components};
+use notion_oauth_gateway::plugins::{PluginFailure, Plugins, list_components};
 use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
 use notion_oauth_gateway::secret::ClientSecret;
 use notion_oauth_gateway::standin::{self, StandInConfig};
@@ -335,10 +335,9 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
         Err(errors) => {
             let src = std::fs::read_to_string(path).unwrap_or_default();
             for e in errors {
-                let name = match &e {
-                    notion_oauth_gateway::plugins::PluginError::Missing { name, .. }
-                    | notion_oauth_gateway::plugins::PluginError::Invalid { name, .. } => {
-                        Some(name.clone())
+                let name = match e.failure() {
+                    Some(PluginFailure::Missing { .. } | PluginFailure::Invalid { .. }) => {
+                        e.plugin().map(str::to_string)
                     }
                     _ => None,
                 };

@@ -130,6 +130,19 @@ impl SecretBytes {
         Self(Zeroizing::new(value))
     }
 
+    /// A key as people write it: base64 (standard, or URL-safe without
+    /// padding) or hex; `None` when it is none of these.
+    pub fn decode(text: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let text = text.trim();
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
+            .or_else(|_| hex::decode(text))
+            .ok()
+            .map(Self::new)
+    }
+
     /// The secret bytes; never format them.
     pub fn expose(&self) -> &[u8] {
         &self.0

@@ -18,10 +18,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// How long the folders must be quiet before a batch of changes is reported.
-pub const SETTLE: Duration = Duration::from_millis(300);
+pub(crate) const SETTLE: Duration = Duration::from_millis(300);
 
 /// A running watch; dropping it stops watching.
-pub struct FolderWatch {
+pub(crate) struct FolderWatch {
     _watcher: RecommendedWatcher,
     task: JoinHandle<()>,
 }
@@ -50,7 +50,7 @@ fn is_change(kind: &EventKind) -> bool {
 /// Watches `folders` (not recursively) and calls `on_change` with each
 /// settled batch of changed paths that `wanted` accepts. Must be called
 /// inside a tokio runtime.
-pub fn watch_folders<W, F, Fut>(
+pub(crate) fn watch_folders<W, F, Fut>(
     folders: &[PathBuf],
     wanted: W,
     mut on_change: F,

@@ -2,8 +2,6 @@
 //! number of named buckets of byte values. The plugin name comes from the
 //! host, never from the guest, so one plugin cannot read another's keys.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sqlx::Row;
 
 use super::{Database, DatabaseError};
@@ -82,9 +80,7 @@ fn check_key(key: &str) -> Result<(), KeyValueError> {
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    crate::clock::unix_ms() / 1000
 }
 
 /// One plugin's bucket: every operation is scoped to `(plugin, bucket)`.

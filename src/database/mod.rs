@@ -98,14 +98,7 @@ impl Database {
 /// Creates `path` empty with mode 0600 if it does not exist, so the database
 /// (and the WAL files SQLite gives the same mode) is private from the start.
 fn create_private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
+    match crate::data_dir::create_new_private(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),

@@ -12,7 +12,7 @@ use super::DeliveryService;
 use super::lease::renewing;
 use crate::notion::TokenResponse;
 use crate::plugins::contract::{DeliveryReason, StateInfo};
-use crate::plugins::{PluginError, token_info_of};
+use crate::plugins::{PluginError, PluginFailure, token_info_of};
 use crate::vault::VaultError;
 use crate::vault::store::{Reason, ms, now_ms};
 
@@ -71,11 +71,13 @@ impl DeliveryService {
                 fail::fail_point!("after_consumer_before_ack");
                 result
             }
-            Err(e) => Err(PluginError::Refused {
-                name: "vault".into(),
-                message: e.to_string(),
-                retryable: false,
-            }),
+            Err(e) => Err(PluginError::of(
+                "vault",
+                PluginFailure::Refused {
+                    message: e.to_string(),
+                    retryable: false,
+                },
+            )),
         };
         let store = keeper.store();
         match outcome {
@@ -97,11 +99,11 @@ impl DeliveryService {
             }
             Err(e) => {
                 let futile = matches!(
-                    e,
-                    PluginError::Refused {
+                    e.failure(),
+                    Some(PluginFailure::Refused {
                         retryable: false,
                         ..
-                    }
+                    })
                 );
                 let max = keeper.config().delivery.max_attempts;
                 let next = (!futile && attempt < max).then(|| now_ms() + ms(self.backoff(attempt)));

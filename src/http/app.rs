@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::oauth::{Callback, Flow};
 
 /// The gateway's request handler, shared by every connection.
-pub struct App {
+pub(crate) struct App {
     config: Arc<Config>,
     routes: Routes,
     flow: Flow,
@@ -59,7 +59,7 @@ type Answer = (Response<Body>, bool);
 
 impl App {
     /// The handler for `config`'s routes.
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
         flow: Flow,
         documents: Vec<Document>,
@@ -85,7 +85,7 @@ impl App {
     }
 
     /// Answers one request; never fails, never reads the request body.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body> {
+    pub(crate) async fn handle<B>(&self, req: Request<B>) -> Response<Body> {
         let request_id = new_request_id();
         let started = Instant::now();
         let routed = tokio::time::timeout(

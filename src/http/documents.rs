@@ -11,7 +11,7 @@ use crate::config::DocumentConfig;
 
 /// A document ready to serve.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     /// The route it is served at.
     pub route: String,
     /// Its `Content-Type`.
@@ -33,7 +33,7 @@ pub struct DocumentError {
 }
 
 /// Reads and renders every configured document.
-pub fn load_documents(configs: &[DocumentConfig]) -> Result<Vec<Document>, DocumentError> {
+pub(crate) fn load_documents(configs: &[DocumentConfig]) -> Result<Vec<Document>, DocumentError> {
     configs
         .iter()
         .map(|d| {

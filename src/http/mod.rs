@@ -23,9 +23,11 @@ mod server;
 mod tls;
 mod token_api;
 
-pub use app::App;
-pub use documents::{Document, DocumentError, load_documents};
+pub(crate) use app::App;
+pub(crate) use documents::{DocumentError, load_documents};
 pub use response::Body;
-pub use server::{Handler, PeerAddr, serve};
-pub use tls::{TlsError, TlsServer, load_certified_key};
-pub use token_api::TokenApi;
+pub(crate) use server::serve;
+pub use server::{Handler, PeerAddr};
+pub use tls::TlsError;
+pub(crate) use tls::{TlsServer, load_certified_key};
+pub(crate) use token_api::TokenApi;

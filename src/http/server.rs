@@ -40,7 +40,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves `handler` on `listener` (over TLS when `tls` is given) until
 /// `shutdown` completes, then lets open requests finish (up to 10 s).
-pub async fn serve<H: Handler>(
+pub(crate) async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     server: &ServerConfig,

@@ -78,7 +78,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Reads and checks the certificate chain and key named by `files`.
-pub fn load_certified_key(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
+pub(crate) fn load_certified_key(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
     let cert_error = |reason: String| TlsError::Certificate {
         path: files.cert.clone(),
         reason,

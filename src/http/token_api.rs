@@ -26,7 +26,7 @@ use crate::secret::ApiKey;
 use crate::vault::VaultError;
 
 /// The token API, mounted under its prefix.
-pub struct TokenApi {
+pub(crate) struct TokenApi {
     key_digest: [u8; 32],
     keeper: Arc<Keeper>,
 }
@@ -39,7 +39,7 @@ impl std::fmt::Debug for TokenApi {
 
 impl TokenApi {
     /// The API, accepting `key`; its routes are resolved in [`super::route`].
-    pub fn new(key: &ApiKey, keeper: Arc<Keeper>) -> Self {
+    pub(crate) fn new(key: &ApiKey, keeper: Arc<Keeper>) -> Self {
         Self {
             key_digest: Sha256::digest(key.expose().as_bytes()).into(),
             keeper,

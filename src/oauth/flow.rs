@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::binding::BindingCookie;
 use super::error::FlowError;
-use super::params::{CallbackParams, MAX_PASSTHROUGH_STATE};
+use super::params::{CallbackParams, StartParams};
 use super::replay::{Claim, ReplayGuard};
-use super::state::{MAX_APP_DATA, StateCodec};
+use super::state::StateCodec;
 use crate::clock::SharedClock;
 use crate::config::{Config, StateMode};
 use crate::delivery::{DeliveryService, HandOff, HandedOff};
@@ -135,32 +135,10 @@ impl Flow {
         cookies: impl IntoIterator<Item = &'a str>,
     ) -> Result<Redirect, FlowError> {
         let n = &self.config.notion;
-        let mut data = None;
-        let mut own_state = None;
-        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            match &*name {
-                "data" if data.is_some() => {
-                    return Err(FlowError::BadRequest("`data` appears twice"));
-                }
-                "data" if value.len() > MAX_APP_DATA => {
-                    return Err(FlowError::BadRequest("`data` is longer than 512 bytes"));
-                }
-                "data" => data = Some(value.into_owned()),
-                "state" if own_state.is_some() => {
-                    return Err(FlowError::BadRequest("`state` appears twice"));
-                }
-                "state"
-                    if value.len() > MAX_PASSTHROUGH_STATE
-                        || value.chars().any(char::is_control) =>
-                {
-                    return Err(FlowError::BadRequest(
-                        "`state` is too long or has control characters",
-                    ));
-                }
-                "state" => own_state = Some(value.into_owned()),
-                _ => {}
-            }
-        }
+        let StartParams {
+            data,
+            state: own_state,
+        } = StartParams::parse(query).map_err(FlowError::BadRequest)?;
         let (state, set_cookie) = match n.state_mode {
             StateMode::Signed => {
                 if own_state.is_some() {

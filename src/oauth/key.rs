@@ -52,13 +52,7 @@ pub fn load_state_key(source: &KeySource) -> Result<SecretBytes, KeyError> {
 }
 
 fn decode(text: &Secret) -> Option<SecretBytes> {
-    let t = text.expose().trim();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(t)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t))
-        .or_else(|_| hex::decode(t))
-        .ok()?;
-    (bytes.len() >= MIN_KEY_BYTES).then(|| SecretBytes::new(bytes))
+    SecretBytes::decode(text.expose()).filter(|key| key.expose().len() >= MIN_KEY_BYTES)
 }
 
 /// Writes a fresh random key, owner-only, without replacing a file another
@@ -68,14 +62,7 @@ fn create(path: &Path) -> std::io::Result<SecretBytes> {
         crate::data_dir::create_private(dir)?;
     }
     let key: [u8; 32] = rand::random();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
+    match crate::data_dir::create_new_private(path) {
         Ok(mut file) => {
             let encoded =
                 zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key));

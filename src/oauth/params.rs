@@ -1,7 +1,8 @@
-//! The callback's query string: attacker-controlled, so every value is
-//! length-checked, duplicates are refused, and nothing is echoed unchecked.
+//! The start route's and the callback's query strings: attacker-controlled,
+//! so every value is length-checked, duplicates are refused, and nothing is
+//! echoed unchecked. Both are read by the same rules, here.
 
-use super::state::MAX_STATE_LEN;
+use super::state::{MAX_APP_DATA, MAX_STATE_LEN};
 use crate::secret::AuthorizationCode;
 
 /// The longest query string looked at.
@@ -28,18 +29,50 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
+/// The parameters of the start route.
+#[derive(Debug, Default)]
+pub(crate) struct StartParams {
+    /// The app's data for the flow (signed state mode).
+    pub(crate) data: Option<String>,
+    /// The app's own state (passthrough state mode).
+    pub(crate) state: Option<String>,
+}
+
+impl StartParams {
+    /// Parses a query string; the error says which rule it broke (never a value).
+    pub(crate) fn parse(query: Option<&str>) -> Result<Self, &'static str> {
+        let mut p = Self::default();
+        for (name, value) in pairs(query)? {
+            match &*name {
+                "data" => {
+                    once(&p.data, "`data` appears twice")?;
+                    if value.len() > MAX_APP_DATA {
+                        return Err("`data` is longer than 512 bytes");
+                    }
+                    p.data = Some(value.into_owned());
+                }
+                "state" => {
+                    once(&p.state, "`state` appears twice")?;
+                    if !no_control(&value, MAX_PASSTHROUGH_STATE) {
+                        return Err("`state` is too long or has control characters");
+                    }
+                    p.state = Some(value.into_owned());
+                }
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+}
+
 impl CallbackParams {
     /// Parses a query string; the error says which rule it broke (never a value).
     pub fn parse(query: Option<&str>) -> Result<Self, &'static str> {
-        let query = query.unwrap_or("");
-        if query.len() > MAX_QUERY {
-            return Err("the query string is too long");
-        }
         let mut p = Self::default();
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        for (name, value) in pairs(query)? {
             match &*name {
                 "code" => {
-                    once(&p.code)?;
+                    once(&p.code, TWICE)?;
                     if value.is_empty()
                         || value.len() > MAX_CODE
                         || !value.bytes().all(|b| b.is_ascii_graphic())
@@ -49,16 +82,14 @@ impl CallbackParams {
                     p.code = Some(AuthorizationCode::new(value.into_owned()));
                 }
                 "state" => {
-                    once(&p.state)?;
-                    if value.len() > MAX_STATE_LEN.max(MAX_PASSTHROUGH_STATE)
-                        || value.chars().any(char::is_control)
-                    {
+                    once(&p.state, TWICE)?;
+                    if !no_control(&value, MAX_STATE_LEN.max(MAX_PASSTHROUGH_STATE)) {
                         return Err("the state is too long or has control characters");
                     }
                     p.state = Some(value.into_owned());
                 }
                 "error" => {
-                    once(&p.error)?;
+                    once(&p.error, TWICE)?;
                     if value.is_empty()
                         || value.len() > MAX_ERROR
                         || !value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
@@ -68,7 +99,7 @@ impl CallbackParams {
                     p.error = Some(value.into_owned());
                 }
                 "error_description" => {
-                    once(&p.error_description)?;
+                    once(&p.error_description, TWICE)?;
                     p.error_description = Some(
                         value
                             .chars()
@@ -90,11 +121,29 @@ impl CallbackParams {
     }
 }
 
-fn once<T>(slot: &Option<T>) -> Result<(), &'static str> {
+/// The callback's answer to a repeated parameter.
+const TWICE: &str = "a parameter appears twice";
+
+/// The query's pairs, once it is known not to be too long to look at.
+fn pairs(query: Option<&str>) -> Result<url::form_urlencoded::Parse<'_>, &'static str> {
+    let query = query.unwrap_or("");
+    if query.len() > MAX_QUERY {
+        return Err("the query string is too long");
+    }
+    Ok(url::form_urlencoded::parse(query.as_bytes()))
+}
+
+/// `why` when `slot` already holds a value: a parameter may appear once.
+fn once<T>(slot: &Option<T>, why: &'static str) -> Result<(), &'static str> {
     match slot {
-        Some(_) => Err("a parameter appears twice"),
+        Some(_) => Err(why),
         None => Ok(()),
     }
+}
+
+/// Whether `value` is at most `max` bytes without control characters.
+fn no_control(value: &str, max: usize) -> bool {
+    value.len() <= max && !value.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -112,6 +161,27 @@ mod tests {
         let p = CallbackParams::parse(Some("error=access_denied&state=")).expect("ok");
         assert_eq!(p.error.as_deref(), Some("access_denied"));
         assert_eq!(p.state.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn the_start_reads_data_and_state_once_each_within_their_limits() {
+        let p = StartParams::parse(Some("data=user-42&state=&x=1")).expect("ok");
+        assert_eq!(p.data.as_deref(), Some("user-42"));
+        assert_eq!(p.state.as_deref(), Some(""));
+        assert_eq!(
+            StartParams::parse(Some("data=a&data=b")).err(),
+            Some("`data` appears twice")
+        );
+        let long = format!("data={}", "d".repeat(513));
+        assert_eq!(
+            StartParams::parse(Some(&long)).err(),
+            Some("`data` is longer than 512 bytes")
+        );
+        assert_eq!(
+            StartParams::parse(Some("state=a%0Ab")).err(),
+            Some("`state` is too long or has control characters")
+        );
+        assert!(StartParams::parse(None).is_ok_and(|p| p.data.is_none()));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::bindings::contract::{
 };
 use super::bindings::{ConsumerExports, ViewExports};
 use super::component::{LoadedPlugin, Role};
-use super::error::PluginError;
+use super::error::{PluginError, PluginFailure};
 use super::host::InstanceData;
 
 /// The error the epoch callback raises when a call's deadline has passed.
@@ -43,19 +43,23 @@ pub struct Page {
 /// Maps a wasmtime error to a [`PluginError`] that says what happened.
 pub(crate) fn classify(plugin: &LoadedPlugin, e: wasmtime::Error) -> PluginError {
     if e.downcast_ref::<DeadlineExceeded>().is_some() {
-        return PluginError::Deadline {
-            name: plugin.name().to_string(),
-            deadline: plugin.limits().deadline,
-        };
+        return PluginError::of(
+            plugin.name(),
+            PluginFailure::Deadline {
+                deadline: plugin.limits().deadline,
+            },
+        );
     }
     let reason = match e.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{e:#}"),
     };
-    PluginError::Trap {
-        name: plugin.name().to_string(),
-        reason: reason.chars().take(500).collect(),
-    }
+    PluginError::of(
+        plugin.name(),
+        PluginFailure::Trap {
+            reason: reason.chars().take(500).collect(),
+        },
+    )
 }
 
 impl LoadedPlugin {
@@ -66,10 +70,12 @@ impl LoadedPlugin {
     ) -> Result<R, PluginError> {
         match tokio::time::timeout(self.limits().deadline + GRACE, call).await {
             Ok(result) => result,
-            Err(_) => Err(PluginError::Deadline {
-                name: self.name().to_string(),
-                deadline: self.limits().deadline,
-            }),
+            Err(_) => Err(PluginError::of(
+                self.name(),
+                PluginFailure::Deadline {
+                    deadline: self.limits().deadline,
+                },
+            )),
         }
     }
 
@@ -95,27 +101,31 @@ impl LoadedPlugin {
     }
 
     fn not_a(&self, role: Role) -> PluginError {
-        PluginError::Invalid {
-            name: self.name().to_string(),
-            reason: format!(
-                "does not export {}, so it cannot be the {}",
-                role.interface(),
-                role.name()
-            ),
-        }
+        PluginError::of(
+            self.name(),
+            PluginFailure::Invalid {
+                reason: format!(
+                    "does not export {}, so it cannot be the {}",
+                    role.interface(),
+                    role.name()
+                ),
+            },
+        )
     }
 
     fn refused(&self, e: ConsumerError) -> PluginError {
-        PluginError::Refused {
-            name: self.name().to_string(),
-            message: e
-                .message
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(500)
-                .collect(),
-            retryable: e.retryable,
-        }
+        PluginError::of(
+            self.name(),
+            PluginFailure::Refused {
+                message: e
+                    .message
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(500)
+                    .collect(),
+                retryable: e.retryable,
+            },
+        )
     }
 
     fn after_call(&self, store: &Store<InstanceData>) {
@@ -232,10 +242,8 @@ impl LoadedPlugin {
 
     /// Checks a view's response.
     fn page(&self, response: HttpResponse) -> Result<Page, PluginError> {
-        let bad = |reason: String| PluginError::BadResponse {
-            name: self.name().to_string(),
-            reason,
-        };
+        let bad =
+            |reason: String| PluginError::of(self.name(), PluginFailure::BadResponse { reason });
         if !(200..=599).contains(&response.status) {
             return Err(bad(format!(
                 "status {} is not between 200 and 599",

@@ -12,7 +12,7 @@ use super::bindings::{ConsumerIndices, ViewIndices};
 use super::cache::{CompileCache, sha256_hex};
 use super::call::DeadlineExceeded;
 use super::engine::PluginEngine;
-use super::error::PluginError;
+use super::error::{PluginError, PluginFailure};
 use super::host::{InstanceData, PluginContext, linker};
 use crate::config::PluginLimits;
 
@@ -77,17 +77,17 @@ impl LoadedPlugin {
         context: Arc<PluginContext>,
     ) -> Result<Self, PluginError> {
         let name = &*context.name.clone();
-        let invalid = |reason: String| PluginError::Invalid {
-            name: name.to_string(),
-            reason,
-        };
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| PluginError::Missing {
-                name: name.to_string(),
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+        let invalid =
+            |reason: String| PluginError::of(name.to_string(), PluginFailure::Invalid { reason });
+        let bytes = tokio::fs::read(path).await.map_err(|e| {
+            PluginError::of(
+                name,
+                PluginFailure::Missing {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                },
+            )
+        })?;
         let sha256 = sha256_hex(&bytes);
         let wasm = engine.engine().clone();
         let cache = cache.clone();
@@ -134,12 +134,16 @@ impl LoadedPlugin {
     /// component built against another WIT fails now, not on a user's request.
     async fn probe(&mut self) -> Result<(), PluginError> {
         let (mut store, instance) = self.instantiate("load-check").await?;
-        let mismatch = |role: Role, e: wasmtime::Error| PluginError::Invalid {
-            name: self.context.name.to_string(),
-            reason: format!(
-                "exports {} with types that differ from this gateway's ({e:#}); rebuild it against this gateway's wit/",
-                role.interface()
-            ),
+        let mismatch = |role: Role, e: wasmtime::Error| {
+            PluginError::of(
+                &*self.context.name,
+                PluginFailure::Invalid {
+                    reason: format!(
+                        "exports {} with types that differ from this gateway's ({e:#}); rebuild it against this gateway's wit/",
+                        role.interface()
+                    ),
+                },
+            )
         };
         if let Some(indices) = &self.consumer {
             indices

@@ -7,59 +7,86 @@ use std::time::Duration;
 /// data passed to it.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    /// The component file is missing or unreadable.
-    #[error("plugin {name}: cannot read {}: {reason}; build it (`make build`) or fix `plugins.dir`", path.display())]
-    Missing {
+    /// The plugin named failed.
+    #[error("plugin {plugin}: {failure}")]
+    Failed {
         /// The plugin's name.
-        name: String,
+        plugin: String,
+        /// What happened.
+        failure: PluginFailure,
+    },
+    /// The engine could not be set up.
+    #[error("plugin engine: {0}")]
+    Engine(String),
+}
+
+impl PluginError {
+    /// `plugin` failed with `failure`.
+    pub fn of(plugin: impl Into<String>, failure: PluginFailure) -> Self {
+        Self::Failed {
+            plugin: plugin.into(),
+            failure,
+        }
+    }
+
+    /// The plugin that failed, unless the engine did.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            Self::Failed { plugin, .. } => Some(plugin),
+            Self::Engine(_) => None,
+        }
+    }
+
+    /// What happened, unless the engine failed.
+    pub fn failure(&self) -> Option<&PluginFailure> {
+        match self {
+            Self::Failed { failure, .. } => Some(failure),
+            Self::Engine(_) => None,
+        }
+    }
+}
+
+/// What went wrong with one plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginFailure {
+    /// The component file is missing or unreadable.
+    #[error("cannot read {}: {reason}; build it (`make build`) or fix `plugins.dir`", path.display())]
+    Missing {
         /// Where it was looked for.
         path: PathBuf,
         /// The I/O error.
         reason: String,
     },
     /// The file is not a valid component, or does not fit the role it is used in.
-    #[error("plugin {name}: {reason}")]
+    #[error("{reason}")]
     Invalid {
-        /// The plugin's name.
-        name: String,
         /// What is wrong and what to do.
         reason: String,
     },
     /// The call did not finish within the plugin's deadline.
-    #[error("plugin {name}: stopped after exceeding its deadline of {deadline:?}")]
+    #[error("stopped after exceeding its deadline of {deadline:?}")]
     Deadline {
-        /// The plugin's name.
-        name: String,
         /// Its deadline.
         deadline: Duration,
     },
     /// The plugin trapped (a panic, `unreachable`, out of memory, ...).
-    #[error("plugin {name}: trapped: {reason}")]
+    #[error("trapped: {reason}")]
     Trap {
-        /// The plugin's name.
-        name: String,
         /// The trap, as wasmtime describes it.
         reason: String,
     },
     /// The consumer returned an error.
-    #[error("plugin {name}: refused: {message}")]
+    #[error("refused: {message}")]
     Refused {
-        /// The plugin's name.
-        name: String,
         /// The consumer's own message (sanitised).
         message: String,
         /// Whether the consumer thinks a retry could work.
         retryable: bool,
     },
     /// The view returned something that is not a valid HTTP response.
-    #[error("plugin {name}: returned an invalid response: {reason}")]
+    #[error("returned an invalid response: {reason}")]
     BadResponse {
-        /// The plugin's name.
-        name: String,
         /// What is wrong with it.
         reason: String,
     },
-    /// The engine could not be set up.
-    #[error("plugin engine: {0}")]
-    Engine(String),
 }

@@ -30,6 +30,6 @@ pub use call::Page;
 pub use component::{LoadedPlugin, Role};
 pub use convert::{authorization_of, token_info_of};
 pub use engine::PluginEngine;
-pub use error::PluginError;
+pub use error::{PluginError, PluginFailure};
 pub use registry::{ComponentReport, Plugins, SwapOutcome, list_components};
 pub use watch::{PluginWatcher, watch};

@@ -11,7 +11,7 @@ use super::cache::CompileCache;
 use super::capability::keyvalue::KeyValueAccess;
 use super::component::{LoadedPlugin, Role};
 use super::engine::PluginEngine;
-use super::error::PluginError;
+use super::error::{PluginError, PluginFailure};
 use super::host::PluginContext;
 use crate::config::{Config, PluginsConfig};
 use crate::database::Database;
@@ -211,20 +211,22 @@ fn check_role(plugin: Arc<LoadedPlugin>, role: Role) -> Result<Arc<LoadedPlugin>
     if plugin.roles().contains(&role) {
         Ok(plugin)
     } else {
-        Err(PluginError::Invalid {
-            name: plugin.name().to_string(),
-            reason: format!(
-                "is configured as plugins.{} but does not export {}; it implements: {}",
-                role.name(),
-                role.interface(),
-                plugin
-                    .roles()
-                    .iter()
-                    .map(|r| r.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
+        Err(PluginError::of(
+            plugin.name(),
+            PluginFailure::Invalid {
+                reason: format!(
+                    "is configured as plugins.{} but does not export {}; it implements: {}",
+                    role.name(),
+                    role.interface(),
+                    plugin
+                        .roles()
+                        .iter()
+                        .map(|r| r.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+        ))
     }
 }
 
@@ -243,10 +245,14 @@ pub struct ComponentReport {
 /// The `<name>.wasm` files of a plugins folder, sorted by name. Names that
 /// cannot be plugin names are skipped.
 pub(crate) fn component_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, PluginError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| PluginError::Missing {
-        name: "(plugins folder)".into(),
-        path: dir.to_path_buf(),
-        reason: e.to_string(),
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        PluginError::of(
+            "(plugins folder)",
+            PluginFailure::Missing {
+                path: dir.to_path_buf(),
+                reason: e.to_string(),
+            },
+        )
     })?;
     let mut names = Vec::new();
     for entry in entries.flatten() {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::error::PluginError;
+use super::error::{PluginError, PluginFailure};
 use super::registry::{Plugins, SwapOutcome, component_name};
 use crate::watch::{FolderWatch, watch_folders};
 
@@ -37,13 +37,15 @@ pub fn watch(plugins: Plugins) -> Result<PluginWatcher, PluginError> {
 }
 
 fn watch_error(dir: &Path, e: &notify::Error) -> PluginError {
-    PluginError::Missing {
-        name: "(plugins folder)".into(),
-        path: dir.to_path_buf(),
-        reason: format!(
-            "cannot watch it for changes: {e}; set plugins.watch = false to run without reloading"
-        ),
-    }
+    PluginError::of(
+        "(plugins folder)",
+        PluginFailure::Missing {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "cannot watch it for changes: {e}; set plugins.watch = false to run without reloading"
+            ),
+        },
+    )
 }
 
 async fn reload(plugins: &Plugins, path: &Path) {

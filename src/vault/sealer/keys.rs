@@ -74,24 +74,21 @@ fn parse(text: &str, source_name: &str) -> Result<Vec<SecretBytes>, VaultError> 
         .filter(|t| !t.is_empty())
         .enumerate()
     {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(item)
-            .or_else(|_| hex::decode(item))
-            .map_err(|_| VaultError::Keys {
-                source_name: source_name.to_string(),
-                reason: format!("key {} is not base64 or hex", i + 1),
-            })?;
-        if bytes.len() != KEY_BYTES {
+        let key = SecretBytes::decode(item).ok_or_else(|| VaultError::Keys {
+            source_name: source_name.to_string(),
+            reason: format!("key {} is not base64 or hex", i + 1),
+        })?;
+        if key.expose().len() != KEY_BYTES {
             return Err(VaultError::Keys {
                 source_name: source_name.to_string(),
                 reason: format!(
                     "key {} is {} bytes; each key must be 32 random bytes (`openssl rand -base64 32`)",
                     i + 1,
-                    bytes.len()
+                    key.expose().len()
                 ),
             });
         }
-        keys.push(SecretBytes::new(bytes));
+        keys.push(key);
     }
     if keys.is_empty() {
         return Err(VaultError::Keys {

@@ -15,7 +15,7 @@ pub mod records;
 mod sql;
 mod sqlite;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,12 +50,9 @@ pub(crate) struct Job {
     reply: oneshot::Sender<Result<Done, StoreError>>,
 }
 
-/// Milliseconds since the Unix epoch, the vault's time unit.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+/// Milliseconds since the Unix epoch, the vault's time unit (the one wall
+/// clock, [`crate::clock::unix_ms`]).
+pub use crate::clock::unix_ms as now_ms;
 
 /// A duration as milliseconds for arithmetic with [`now_ms`].
 pub fn ms(d: Duration) -> i64 {
