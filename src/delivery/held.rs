@@ -5,15 +5,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::keeper::{CommitSpec, Keeper, lock};
+use super::keeper::{CommitSpec, Held, Keeper, lock};
 use crate::notion::TokenResponse;
 use crate::vault::store::Committed;
-
-/// One token whose commit failed.
-pub(crate) struct Held {
-    token: TokenResponse,
-    spec: CommitSpec,
-}
 
 impl Keeper {
     /// Keeps a token whose commit failed in memory; the worker commits it

@@ -13,12 +13,18 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
-use super::held::Held;
 use crate::config::StoreConfig;
 use crate::metrics::Metrics;
 use crate::notion::{NotionClient, Owner, TokenResponse};
 use crate::vault::store::{Commit, Committed, ConnectionWrite, Reason, now_ms};
 use crate::vault::{Row, Store, Vault, VaultError};
+
+/// One token whose commit failed, held in memory until the store takes
+/// it (see [`super::held`]).
+pub(crate) struct Held {
+    pub(super) token: TokenResponse,
+    pub(super) spec: CommitSpec,
+}
 
 /// What a commit is for, besides the token itself.
 #[derive(Debug, Clone)]

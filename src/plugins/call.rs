@@ -11,14 +11,9 @@ use super::bindings::contract::{
     Authorization, ConsumerError, ErrorInfo, HttpResponse, RedirectError, StateInfo, TokenInfo,
 };
 use super::bindings::{ConsumerExports, ViewExports};
-use super::component::{LoadedPlugin, Role};
+use super::component::{LoadedPlugin, Role, classify};
 use super::error::{PluginError, PluginFailure};
 use super::host::InstanceData;
-
-/// The error the epoch callback raises when a call's deadline has passed.
-#[derive(Debug, thiserror::Error)]
-#[error("the plugin's deadline passed")]
-pub(crate) struct DeadlineExceeded;
 
 /// Extra time past a plugin's deadline before the host gives up waiting on a
 /// call that is stuck outside wasm (the epoch stops wasm itself).
@@ -38,28 +33,6 @@ pub struct Page {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The body.
     pub body: Vec<u8>,
-}
-
-/// Maps a wasmtime error to a [`PluginError`] that says what happened.
-pub(crate) fn classify(plugin: &LoadedPlugin, e: wasmtime::Error) -> PluginError {
-    if e.downcast_ref::<DeadlineExceeded>().is_some() {
-        return PluginError::of(
-            plugin.name(),
-            PluginFailure::Deadline {
-                deadline: plugin.limits().deadline,
-            },
-        );
-    }
-    let reason = match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{e:#}"),
-    };
-    PluginError::of(
-        plugin.name(),
-        PluginFailure::Trap {
-            reason: reason.chars().take(500).collect(),
-        },
-    )
 }
 
 impl LoadedPlugin {

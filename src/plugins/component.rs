@@ -10,11 +10,37 @@ use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
 use super::bindings::{ConsumerIndices, ViewIndices};
 use super::cache::{CompileCache, sha256_hex};
-use super::call::DeadlineExceeded;
 use super::engine::PluginEngine;
 use super::error::{PluginError, PluginFailure};
 use super::host::{InstanceData, PluginContext, linker};
 use crate::config::PluginLimits;
+
+/// The error the epoch callback raises when a call's deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin's deadline passed")]
+pub(crate) struct DeadlineExceeded;
+
+/// Maps a wasmtime error to a [`PluginError`] that says what happened.
+pub(crate) fn classify(plugin: &LoadedPlugin, e: wasmtime::Error) -> PluginError {
+    if e.downcast_ref::<DeadlineExceeded>().is_some() {
+        return PluginError::of(
+            plugin.name(),
+            PluginFailure::Deadline {
+                deadline: plugin.limits().deadline,
+            },
+        );
+    }
+    let reason = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{e:#}"),
+    };
+    PluginError::of(
+        plugin.name(),
+        PluginFailure::Trap {
+            reason: reason.chars().take(500).collect(),
+        },
+    )
+}
 
 /// A role a component can play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +225,7 @@ impl LoadedPlugin {
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| super::call::classify(self, e))?;
+            .map_err(|e| classify(self, e))?;
         Ok((store, instance))
     }
 
