@@ -7,10 +7,11 @@ use std::sync::Arc;
 use http::{Request, Response};
 use tokio::net::TcpListener;
 
+use crate::certificate::TlsError;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::{DeliveryService, Keeper};
-use crate::http::{App, Body, DocumentError, TlsError, TlsServer, TokenApi, load_documents, serve};
+use crate::http::{App, Body, DocumentError, TlsServer, TokenApi, load_documents, serve};
 use crate::metrics::Metrics;
 use crate::notion::{NotionClient, NotionError};
 use crate::oauth::{Flow, KeyError, load_state_key};

@@ -14,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+mod certificate;
 pub mod clock;
 pub mod config;
 mod data_dir;
@@ -33,5 +34,6 @@ pub mod standin;
 pub mod vault;
 mod watch;
 
+pub use certificate::TlsError;
 pub use gateway::{Gateway, GatewayError};
-pub use http::{Body, Handler, PeerAddr, TlsError};
+pub use http::{Body, Handler, PeerAddr};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::checker::{Checker, is_world_readable};
+use crate::certificate::{CertificateFiles, load_certified_key};
 
 /// `[server]`
 #[derive(Debug, Default, Deserialize)]
@@ -205,7 +206,11 @@ fn tls(c: &mut Checker<'_>, s: &RawServer) -> Option<TlsFiles> {
         return None;
     }
     let files = TlsFiles { cert, key };
-    match crate::http::load_certified_key(&files) {
+    let pem = CertificateFiles {
+        cert: &files.cert,
+        key: &files.key,
+    };
+    match load_certified_key(&pem) {
         Ok(_) => Some(files),
         Err(e) => {
             c.error(e.config_key(), e.to_string());

@@ -28,6 +28,5 @@ pub(crate) use documents::{DocumentError, load_documents};
 pub use response::Body;
 pub(crate) use server::serve;
 pub use server::{Handler, PeerAddr};
-pub use tls::TlsError;
-pub(crate) use tls::{TlsServer, load_certified_key};
+pub(crate) use tls::TlsServer;
 pub(crate) use token_api::TokenApi;

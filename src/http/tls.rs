@@ -12,94 +12,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
+use crate::certificate::{CertificateFiles, TlsError, load_certified_key, provider};
 use crate::config::TlsFiles;
 use crate::watch::{FolderWatch, watch_folders};
-
-/// Why the certificate or key could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The certificate file is unreadable or holds no PEM certificate.
-    #[error(
-        "cannot use the certificate file {path}: {reason}; give a PEM file with the certificate chain, leaf first"
-    )]
-    Certificate {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The key file is unreadable or holds no PEM private key.
-    #[error(
-        "cannot use the private key file {path}: {reason}; give a PEM file with one PKCS#8, PKCS#1 or SEC1 private key"
-    )]
-    Key {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The key is of a kind rustls cannot sign with, or does not belong to the certificate.
-    #[error("the private key {key} does not go with the certificate {cert}: {reason}")]
-    Mismatch {
-        /// The certificate file.
-        cert: PathBuf,
-        /// The key file.
-        key: PathBuf,
-        /// What rustls said.
-        reason: String,
-    },
-    /// The folders holding the files cannot be watched for renewals.
-    #[error("cannot watch {path} for renewed certificates: {reason}")]
-    Watch {
-        /// The folder.
-        path: PathBuf,
-        /// What the watcher said.
-        reason: String,
-    },
-}
-
-impl TlsError {
-    /// The config key a problem with this error is reported under.
-    pub(crate) fn config_key(&self) -> &'static str {
-        match self {
-            TlsError::Certificate { .. } | TlsError::Watch { .. } => "server.tls_cert",
-            TlsError::Key { .. } | TlsError::Mismatch { .. } => "server.tls_key",
-        }
-    }
-}
-
-/// The crypto rustls uses here (one provider for the whole gateway).
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Reads and checks the certificate chain and key named by `files`.
-pub(crate) fn load_certified_key(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
-    let cert_error = |reason: String| TlsError::Certificate {
-        path: files.cert.clone(),
-        reason,
-    };
-    let chain = CertificateDer::pem_file_iter(&files.cert)
-        .map_err(|e| cert_error(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| cert_error(e.to_string()))?;
-    if chain.is_empty() {
-        return Err(cert_error("it holds no certificate".into()));
-    }
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::Key {
-        path: files.key.clone(),
-        reason: e.to_string(),
-    })?;
-    CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Mismatch {
-        cert: files.cert.clone(),
-        key: files.key.clone(),
-        reason: e.to_string(),
-    })
-}
 
 /// Hands every handshake the certificate loaded last.
 #[derive(Debug)]
@@ -131,7 +48,7 @@ impl TlsServer {
     /// Loads the files and, inside a tokio runtime, watches them for renewals.
     pub fn start(files: &TlsFiles) -> Result<Self, TlsError> {
         let current = Arc::new(CurrentCertificate(ArcSwap::from_pointee(
-            load_certified_key(files)?,
+            load_certified_key(&pem(files))?,
         )));
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -204,7 +121,7 @@ fn watch(current: &Arc<CurrentCertificate>, files: &TlsFiles) -> Result<FolderWa
 }
 
 fn reload(current: &CurrentCertificate, files: &TlsFiles) -> Result<(), TlsError> {
-    let key = load_certified_key(files)?;
+    let key = load_certified_key(&pem(files))?;
     current.0.store(Arc::new(key));
     Ok(())
 }
@@ -214,5 +131,13 @@ fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+/// The PEM files named by the config.
+fn pem(files: &TlsFiles) -> CertificateFiles<'_> {
+    CertificateFiles {
+        cert: &files.cert,
+        key: &files.key,
     }
 }
