@@ -115,20 +115,20 @@ impl App {
 
     /// Runs the handler of the request's route.
     async fn route<B>(&self, req: &Request<B>, request_id: &str) -> Answer {
-        match self.routes.resolve(req.method(), req.uri().path()) {
+        let route = self.routes.resolve(req.method(), req.uri().path());
+        if matches!(route, Route::Start | Route::Callback)
+            && let Some(refused) = self.limited(req, request_id)
+        {
+            return refused;
+        }
+        match route {
             Route::Api(route) => match &self.token_api {
                 Some(api) => (api.handle(req, route, request_id).await, true),
                 None => not_found(),
             },
             Route::WrongMethod => wrong_method(),
-            Route::Start => match self.limited(req, request_id) {
-                Some(refused) => refused,
-                None => self.start(req, request_id).await,
-            },
-            Route::Callback => match self.limited(req, request_id) {
-                Some(refused) => refused,
-                None => self.callback(req, request_id).await,
-            },
+            Route::Start => self.start(req, request_id).await,
+            Route::Callback => self.callback(req, request_id).await,
             Route::ResultPage(id) => self.result_page(id),
             Route::Health => (response::text(StatusCode::OK, "ok\n"), true),
             Route::Metrics => self.metrics(),

@@ -68,12 +68,15 @@ pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 }
 
 /// A body served as is, with its content type.
-pub(super) fn with_type(status: StatusCode, body: Bytes, content_type: &str) -> Response<Body> {
+pub(super) fn with_type(
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+) -> Response<Body> {
     let mut r = Response::new(Body::new(body));
     *r.status_mut() = status;
-    if let Ok(value) = HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(header::CONTENT_TYPE, value);
-    }
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

@@ -113,6 +113,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceData>> 
     logging::add_to_linker(&mut linker, |s: &mut InstanceData| &mut s.log)?;
     keyvalue::add_to_linker(&mut linker, |s: &mut InstanceData| KeyValueView {
         table: &mut s.table,
+        plugin: &s.context.name,
         access: &s.context.keyvalue,
     })?;
     Ok(linker)

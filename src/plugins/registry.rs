@@ -67,7 +67,6 @@ impl Loader {
             name: Arc::from(name),
             settings: self.config.settings_for(name).into_iter().collect(),
             keyvalue: KeyValueAccess {
-                plugin: Arc::from(name),
                 granted: grants.keyvalue.zip(self.database.clone()),
             },
             grants,

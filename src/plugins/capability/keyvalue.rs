@@ -4,8 +4,6 @@
 //! file holds the grant, its check, the host side and the linking; the
 //! storage itself is [`crate::database::keyvalue`].
 
-use std::sync::Arc;
-
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::config::checker::Checker;
@@ -61,8 +59,6 @@ pub(crate) fn check(c: &mut Checker<'_>, key: &str, raw: KeyValueKeys) -> Option
 /// What one plugin's instances may store, shared by its calls.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyValueAccess {
-    /// The plugin, whose namespace the buckets are in.
-    pub(crate) plugin: Arc<str>,
     /// The grant and the database, when storage is granted.
     pub(crate) granted: Option<(KeyValueGrant, Database)>,
 }
@@ -71,6 +67,8 @@ pub(crate) struct KeyValueAccess {
 pub(crate) struct KeyValueView<'a> {
     /// The instance's resources, where bucket handles live.
     pub(crate) table: &'a mut ResourceTable,
+    /// The plugin, whose namespace the buckets are in.
+    pub(crate) plugin: &'a str,
     /// What the plugin may store.
     pub(crate) access: &'a KeyValueAccess,
 }
@@ -108,7 +106,7 @@ impl KeyValueView<'_> {
     }
 
     fn plugin(&self) -> &str {
-        &self.access.plugin
+        self.plugin
     }
 }
 
@@ -122,7 +120,7 @@ impl keyvalue_store::Host for KeyValueView<'_> {
         };
         let bucket = match Bucket::open(
             db,
-            &self.access.plugin,
+            self.plugin,
             &identifier,
             grant.max_value_bytes,
             grant.max_keys,
