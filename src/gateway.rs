@@ -146,7 +146,7 @@ impl Gateway {
     }
 
     /// Answers one request (for embedding in another server, and for tests).
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body> {
+    pub async fn handle<B: crate::http::RequestBody>(&self, req: Request<B>) -> Response<Body> {
         self.app.handle(req).await
     }
 

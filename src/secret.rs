@@ -91,6 +91,10 @@ secret_string!(
     /// The token API's key, which callers send as a bearer token.
     ApiKey
 );
+secret_string!(
+    /// The key the app signs start links with (HMAC-SHA256 over its bytes).
+    AppKey
+);
 
 /// A token Notion issued, access or refresh: revocation takes either
 /// (RFC 7009).
@@ -120,6 +124,20 @@ pub fn serialize_exposed_option<T: Exposed, S: serde::Serializer>(
     }
 }
 
+/// `text` with every value of `secrets` in it replaced by `[redacted]`: for
+/// text a plugin wrote (an error message) that the host logs and stores, and
+/// that may quote a token the host handed it. Values shorter than 8 bytes
+/// are left alone (they cannot be secrets, and would redact ordinary words).
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        if text.contains(secret) {
+            text = text.replace(secret, "[redacted]");
+        }
+    }
+    text
+}
+
 /// Secret bytes (keys), wiped on drop and redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretBytes(Zeroizing<Vec<u8>>);
@@ -130,15 +148,22 @@ impl SecretBytes {
         Self(Zeroizing::new(value))
     }
 
-    /// A key as people write it: base64 (standard, or URL-safe without
-    /// padding) or hex; `None` when it is none of these.
+    /// A key as people write it: hex when it is hex digits only
+    /// (`openssl rand -hex 32`), else base64 (standard, or URL-safe without
+    /// padding; `openssl rand -base64 32`); `None` when it is neither.
+    ///
+    /// The rule is unambiguous on purpose: 64 hex digits are also valid
+    /// base64 (of 48 other bytes), and reading them so would refuse a good
+    /// key or silently use another one.
     pub fn decode(text: &str) -> Option<Self> {
         use base64::Engine as _;
         let text = text.trim();
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return hex::decode(text).ok().map(Self::new);
+        }
         base64::engine::general_purpose::STANDARD
             .decode(text)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
-            .or_else(|_| hex::decode(text))
             .ok()
             .map(Self::new)
     }
@@ -158,6 +183,36 @@ impl fmt::Debug for SecretBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_edges_a_64_hex_digit_key_is_read_as_hex_not_as_base64() {
+        let hex_key = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let key = SecretBytes::decode(hex_key).expect("hex");
+        assert_eq!(key.expose().len(), 32);
+        assert_eq!(key.expose()[..2], [0x00, 0x11]);
+        let b64 = "ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=";
+        assert_eq!(
+            SecretBytes::decode(b64).expect("base64").expose(),
+            key.expose()
+        );
+        let url_safe = "ABEiM0RVZneImaq7zN3u_wARIjNEVWZ3iJmqu8zd7v8";
+        assert_eq!(
+            SecretBytes::decode(url_safe).expect("url-safe").expose(),
+            key.expose()
+        );
+        assert!(SecretBytes::decode("abc").is_none(), "odd hex is not a key");
+        assert!(SecretBytes::decode("not a key!").is_none());
+    }
+
+    #[test]
+    fn result_page_and_secrets_scrub_takes_known_tokens_out_of_a_message() {
+        let said = "refused CANARY_TOKEN_abc123 (refresh CANARY_REFRESH_x9) for ok";
+        let scrubbed = scrub(
+            said,
+            &["CANARY_TOKEN_abc123", "CANARY_REFRESH_x9", "", "ok"],
+        );
+        assert_eq!(scrubbed, "refused [redacted] (refresh [redacted]) for ok");
+    }
 
     #[test]
     fn row09_secret_debug_never_shows_the_value() {

@@ -240,6 +240,34 @@ impl Checker<'_> {
         inline.map(|v| Given::Inline(Secret::new(v.trim().to_string())))
     }
 
+    /// A key the operator gives as `{key}_env` or `{key}_file` (only one,
+    /// the file private to its owner); `what` says what belongs there, for
+    /// the messages. `None` when neither is given (the caller says whether
+    /// that is wrong) or the one given is unusable (the error recorded).
+    pub(crate) fn key(
+        &mut self,
+        key: &str,
+        env: Option<&str>,
+        file: Option<&str>,
+        lookup: EnvLookup<'_>,
+        what: &str,
+    ) -> Option<Secret> {
+        match self.secret(key, env, file, None, lookup, &format!("set it to {what}")) {
+            Some(Given::Env { value, .. }) => Some(value),
+            Some(Given::File(path)) => {
+                if is_world_readable(&path) {
+                    let file = path.display();
+                    self.error(
+                        &format!("{key}_file"),
+                        format!("anyone on this machine can read {file}; run `chmod 600 {file}`"),
+                    );
+                }
+                self.read_secret(&format!("{key}_file"), &path, &format!("put {what} in it"))
+            }
+            Some(Given::Inline(_)) | None => None,
+        }
+    }
+
     /// The trimmed value of the environment variable `var`, named at `key`;
     /// an error ending with `hint` (how to set it) when it is unset or empty.
     pub(crate) fn env_value(

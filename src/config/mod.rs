@@ -8,6 +8,7 @@
 //! are resolved against the working directory, as the gateway's users run it
 //! from their project folder.
 
+mod app_data;
 pub(crate) mod checker;
 mod documents;
 mod notion;
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use app_data::{AppDataConfig, MIN_APP_KEY, UnsignedData};
 pub(crate) use checker::is_plugin_name;
 use checker::{Checker, is_world_readable};
 pub use checker::{EnvLookup, is_loopback as is_loopback_url};
@@ -55,6 +57,8 @@ pub(crate) struct RawConfig {
     pub(crate) store: store::RawStore,
     #[serde(default)]
     pub(crate) token_api: token_api::RawTokenApi,
+    #[serde(default)]
+    pub(crate) app_data: app_data::RawAppData,
 }
 
 /// The checked configuration.
@@ -76,6 +80,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[token_api]`: the app's API for current tokens (off by default).
     pub token_api: TokenApiConfig,
+    /// `[app_data]`: how the app vouches for a flow's `data`.
+    pub app_data: AppDataConfig,
     /// Things that work but should be changed (an inline secret, say).
     pub warnings: Vec<ConfigProblem>,
 }
@@ -152,6 +158,7 @@ fn check(
             "the token API needs kept tokens; set [store] keep_tokens = true or turn the API off",
         );
     }
+    let app_data = app_data::check(&mut c, &raw.app_data, env);
     let warnings = c.finish().map_err(|problems| ConfigError { problems })?;
     Ok(Config {
         origin: origin.to_string(),
@@ -162,6 +169,7 @@ fn check(
         documents,
         store,
         token_api,
+        app_data,
         warnings,
     })
 }

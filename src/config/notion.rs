@@ -69,6 +69,15 @@ pub struct NotionConfig {
 }
 
 impl NotionConfig {
+    /// Whether browsers come back over https (the scheme compared without
+    /// regard to case, as URLs' schemes are): the binding cookie is then
+    /// `Secure` and `__Host-`, and HSTS applies.
+    pub fn redirect_is_https(&self) -> bool {
+        self.redirect_uri
+            .get(..6)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
+    }
+
     /// The token endpoint, `{api_base_url}/v1/oauth/token`.
     pub fn token_url(&self) -> Url {
         self.api_url("v1/oauth/token")
@@ -91,7 +100,7 @@ fn join_api(base: &Url, path: &str) -> Url {
 /// Where the state-signing key comes from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// Read from this environment variable's value (base64 or hex, >= 32 bytes).
+    /// Read from this environment variable's value (hex or base64, >= 32 bytes).
     Given(Secret),
     /// Read from this file; created with a fresh random key if missing.
     File(PathBuf),
@@ -228,9 +237,17 @@ pub(super) fn check(
         n.state_key_file.as_deref(),
         None,
         env,
-        "set it to 32+ random bytes in base64",
+        "set it to 32+ random bytes in hex (`openssl rand -hex 32`) or base64 (`openssl rand -base64 32`)",
     ) {
-        Some(Given::Env { value, .. }) => KeySource::Given(value),
+        Some(Given::Env { value, .. }) => {
+            if crate::secret::SecretBytes::decode(value.expose()).is_none_or(|k| k.expose().len() < 32) {
+                c.error(
+                    "notion.state_key_env",
+                    "the state key must be 32+ random bytes, written as hex digits only (`openssl rand -hex 32`) or as base64 (`openssl rand -base64 32`); a key of hex digits only is read as hex",
+                );
+            }
+            KeySource::Given(value)
+        }
         Some(Given::File(path)) => KeySource::File(path),
         Some(Given::Inline(_)) | None => KeySource::File(data_dir.join("state.key")),
     };

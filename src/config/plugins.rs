@@ -8,6 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// The most plugin calls at once that `check` accepts. Each pool slot
+/// reserves address space for four linear memories of about 4 GiB each
+/// (that is what lets wasmtime drop bounds checks); 2048 slots take 32 TiB
+/// of the 128 TiB a 64-bit process has.
+pub(super) const MAX_CONCURRENT: u32 = 2048;
+
 use super::checker::{Checker, is_plugin_name, quote_key};
 use super::{EnvLookup, HttpGrant, KeyValueGrant};
 use crate::plugins::capability::{self, http, keyvalue};
@@ -244,10 +250,12 @@ pub(super) fn check(
     }
 
     let max_concurrent = p.max_concurrent.unwrap_or(64);
-    if !(1..=10_000).contains(&max_concurrent) {
+    if !(1..=MAX_CONCURRENT).contains(&max_concurrent) {
         c.error(
             "plugins.max_concurrent",
-            format!("must be between 1 and 10000, got {max_concurrent}"),
+            format!(
+                "must be between 1 and {MAX_CONCURRENT} (each concurrent call reserves about 16 GiB of address space for its memories), got {max_concurrent}"
+            ),
         );
     }
 

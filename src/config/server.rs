@@ -10,6 +10,10 @@ use serde::Deserialize;
 use super::checker::{Checker, is_world_readable};
 use crate::certificate::{CertificateFiles, load_certified_key};
 
+/// The most connections served at once that `check` accepts: far beyond
+/// one process's file descriptors, and far below what a semaphore holds.
+pub(super) const MAX_CONNECTIONS: usize = 1_000_000;
+
 /// `[server]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,8 +144,11 @@ pub(super) fn check(c: &mut Checker<'_>, s: &RawServer) -> ServerConfig {
         );
     }
     let max_connections = s.max_connections.unwrap_or(d.max_connections);
-    if max_connections == 0 {
-        c.error("server.max_connections", "must be at least 1");
+    if !(1..=MAX_CONNECTIONS).contains(&max_connections) {
+        c.error(
+            "server.max_connections",
+            format!("must be between 1 and {MAX_CONNECTIONS} (each connection holds a file descriptor), got {max_connections}"),
+        );
     }
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     ServerConfig {

@@ -406,3 +406,87 @@ fn the_token_api_needs_a_long_key_and_kept_tokens() {
     let c = Config::from_toml(&good, "gw.toml", &lookup).expect("valid");
     assert!(c.token_api.api_key.is_some());
 }
+
+#[test]
+fn config_edges_https_is_recognised_in_any_case() {
+    let src = MINIMAL.replace("https://gw.example.com", "HTTPS://gw.example.com");
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    assert!(c.notion.redirect_is_https());
+    let c = Config::from_toml(MINIMAL, "gw.toml", &env).expect("valid");
+    assert!(c.notion.redirect_is_https());
+    let src = MINIMAL.replace("https://gw.example.com", "http://127.0.0.1:8080");
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    assert!(!c.notion.redirect_is_https());
+}
+
+#[test]
+fn config_edges_a_state_key_that_is_neither_hex_nor_base64_is_refused_by_check() {
+    let lookup = |name: &str| match name {
+        "HEX_KEY" => Some("ab".repeat(32)),
+        "SHORT_HEX" => Some("ab".repeat(16)),
+        other => env(other),
+    };
+    let with = |var: &str| format!("{MINIMAL}state_key_env = \"{var}\"\n");
+    assert!(Config::from_toml(&with("HEX_KEY"), "gw.toml", &lookup).is_ok());
+    let err = Config::from_toml(&with("SHORT_HEX"), "gw.toml", &lookup).expect_err("short");
+    let text = err.to_string();
+    assert!(text.contains("notion.state_key_env"), "{text}");
+    assert!(
+        text.contains("hex digits only") && text.contains("base64"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_edges_limits_past_what_serve_can_take_are_refused_by_check() {
+    let big = format!("{MINIMAL}\n[server]\nmax_connections = 9223372036854775807\n");
+    let p = problems(&big);
+    assert!(
+        p.iter()
+            .any(|p| p.key == "server.max_connections" && p.message.contains("1000000")),
+        "{p:?}"
+    );
+    let big = format!("{MINIMAL}\n[plugins]\nmax_concurrent = 10000\n");
+    let p = problems(&big);
+    assert!(
+        p.iter()
+            .any(|p| p.key == "plugins.max_concurrent" && p.message.contains("2048")),
+        "{p:?}"
+    );
+    let ok = format!("{MINIMAL}\n[plugins]\nmax_concurrent = 2048\n");
+    assert!(Config::from_toml(&ok, "gw.toml", &env).is_ok());
+}
+
+#[test]
+fn app_data_key_and_unsigned_are_checked() {
+    let lookup = |name: &str| match name {
+        "APP_KEY" => Some("k".repeat(32)),
+        "SHORT_KEY" => Some("k".repeat(31)),
+        other => env(other),
+    };
+    let with = |table: &str| format!("{MINIMAL}\n[app_data]\n{table}\n");
+    let c = Config::from_toml(&with(""), "gw.toml", &lookup).expect("valid");
+    assert_eq!(
+        c.app_data.unsigned,
+        UnsignedData::Refuse,
+        "refused by default"
+    );
+    assert!(c.app_data.key.is_none());
+    let c = Config::from_toml(
+        &with("key_env = \"APP_KEY\"\nunsigned = \"allow\""),
+        "gw.toml",
+        &lookup,
+    )
+    .expect("valid");
+    assert_eq!(c.app_data.unsigned, UnsignedData::Allow);
+    assert!(c.app_data.key.is_some());
+    let err =
+        Config::from_toml(&with("key_env = \"SHORT_KEY\""), "gw.toml", &lookup).expect_err("short");
+    assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+    let err = Config::from_toml(&with("unsigned = \"maybe\""), "gw.toml", &lookup)
+        .expect_err("no such choice");
+    assert!(err.to_string().contains("app_data.unsigned"), "{err}");
+    let err =
+        Config::from_toml(&with("key_env = \"UNSET\""), "gw.toml", &lookup).expect_err("unset");
+    assert!(err.to_string().contains("UNSET"), "{err}");
+}

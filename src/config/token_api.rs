@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::EnvLookup;
-use super::checker::{Checker, Given, is_world_readable};
+use super::checker::Checker;
 use crate::secret::ApiKey;
 
 /// The shortest API key accepted.
@@ -32,39 +32,19 @@ pub(super) fn check(c: &mut Checker<'_>, t: &RawTokenApi, env: EnvLookup<'_>) ->
     if !t.enabled.unwrap_or(false) {
         return TokenApiConfig::default();
     }
-    let key = match c.secret(
+    let key = c.key(
         "token_api.api_key",
         t.api_key_env.as_deref(),
         t.api_key_file.as_deref(),
-        None,
         env,
-        "set it to a random key of 32+ characters",
-    ) {
-        Some(Given::Env { value, .. }) => Some(value),
-        Some(Given::File(path)) => {
-            if is_world_readable(&path) {
-                let file = path.display();
-                c.error(
-                    "token_api.api_key_file",
-                    format!("anyone on this machine can read {file}; run `chmod 600 {file}`"),
-                );
-            }
-            c.read_secret(
-                "token_api.api_key_file",
-                &path,
-                "put a random key of 32+ characters in it",
-            )
-        }
-        Some(Given::Inline(_)) | None => {
-            if t.api_key_env.is_none() {
-                c.error(
-                    "token_api.enabled",
-                    "give exactly one of api_key_env and api_key_file",
-                );
-            }
-            None
-        }
-    };
+        "a random key of 32+ characters",
+    );
+    if t.api_key_env.is_none() && t.api_key_file.is_none() {
+        c.error(
+            "token_api.enabled",
+            "give exactly one of api_key_env and api_key_file",
+        );
+    }
     match key {
         Some(key) if key.expose().len() >= MIN_API_KEY => TokenApiConfig {
             api_key: Some(ApiKey::new(key.expose())),

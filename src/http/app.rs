@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
+use http::request::Parts;
 use http::{Request, Response, StatusCode};
 
 use super::client_ip::client_ip;
@@ -15,6 +16,7 @@ use super::headers::secure;
 use super::landing;
 use super::outcome;
 use super::rate_limit::{Limits, retry_after_secs};
+use super::request_body::RequestBody;
 use super::response::{self, Body};
 use super::result_pages::ResultPages;
 use super::route::{Route, Routes};
@@ -22,7 +24,7 @@ use super::server::PeerAddr;
 use super::token_api::TokenApi;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::oauth::{Callback, Flow};
+use crate::oauth::{BindingCookie, Callback, Flow};
 
 /// The gateway's request handler, shared by every connection.
 pub(crate) struct App {
@@ -70,7 +72,7 @@ impl App {
             .server
             .landing_page
             .then(|| Bytes::from(landing::render(&config)));
-        let hsts = config.server.tls.is_some() || config.notion.redirect_uri.starts_with("https:");
+        let hsts = config.server.tls.is_some() || config.notion.redirect_is_https();
         Self {
             routes: Routes::new(&config, documents, token_api.is_some()),
             limits: Limits::new(&config.server.rate_limit),
@@ -84,13 +86,15 @@ impl App {
         }
     }
 
-    /// Answers one request; never fails, never reads the request body.
-    pub(crate) async fn handle<B>(&self, req: Request<B>) -> Response<Body> {
+    /// Answers one request; never fails. Only the token API's connect
+    /// sessions read a body (a small JSON object, bounded).
+    pub(crate) async fn handle<B: RequestBody>(&self, req: Request<B>) -> Response<Body> {
         let request_id = new_request_id();
         let started = Instant::now();
+        let (req, body) = req.into_parts();
         let routed = tokio::time::timeout(
             self.config.server.request_timeout,
-            self.route(&req, &request_id),
+            self.route(&req, body, &request_id),
         )
         .await;
         let (mut response, no_store) = routed.unwrap_or_else(|_| {
@@ -105,8 +109,8 @@ impl App {
         tracing::info!(
             target: "access",
             request_id,
-            method = %req.method(),
-            path = %req.uri().path(),
+            method = %req.method,
+            path = %req.uri.path(),
             status = response.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,
         );
@@ -114,8 +118,8 @@ impl App {
     }
 
     /// Runs the handler of the request's route.
-    async fn route<B>(&self, req: &Request<B>, request_id: &str) -> Answer {
-        let route = self.routes.resolve(req.method(), req.uri().path());
+    async fn route<B: RequestBody>(&self, req: &Parts, body: B, request_id: &str) -> Answer {
+        let route = self.routes.resolve(&req.method, req.uri.path());
         if matches!(route, Route::Start | Route::Callback)
             && let Some(refused) = self.limited(req, request_id)
         {
@@ -123,13 +127,16 @@ impl App {
         }
         match route {
             Route::Api(route) => match &self.token_api {
-                Some(api) => (api.handle(req, route, request_id).await, true),
+                Some(api) => (
+                    api.handle(req, body, route, &self.flow, request_id).await,
+                    true,
+                ),
                 None => not_found(),
             },
             Route::WrongMethod => wrong_method(),
             Route::Start => self.start(req, request_id).await,
             Route::Callback => self.callback(req, request_id).await,
-            Route::ResultPage(id) => self.result_page(id),
+            Route::ResultPage(id) => self.result_page(req, id),
             Route::Health => (response::text(StatusCode::OK, "ok\n"), true),
             Route::Metrics => self.metrics(),
             Route::Document(doc) => (document(doc), false),
@@ -139,9 +146,9 @@ impl App {
     }
 
     /// The 429 answer when the request's client is over its rate limit.
-    fn limited<B>(&self, req: &Request<B>, request_id: &str) -> Option<Answer> {
-        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-        let client = client_ip(req.headers(), peer, &self.config.server.trusted_proxies);
+    fn limited(&self, req: &Parts, request_id: &str) -> Option<Answer> {
+        let peer = req.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+        let client = client_ip(&req.headers, peer, &self.config.server.trusted_proxies);
         let wait = self.limits.check(client).err()?;
         tracing::debug!(request_id, client = ?client, "rate limited");
         let mut r = response::page(outcome::too_many_requests());
@@ -153,8 +160,8 @@ impl App {
     }
 
     /// `GET {start}`: the redirect to Notion, with the binding cookie.
-    async fn start<B>(&self, req: &Request<B>, request_id: &str) -> Answer {
-        match self.flow.start(req.uri().query(), cookies(req)) {
+    async fn start(&self, req: &Parts, request_id: &str) -> Answer {
+        match self.flow.start(req.uri.query(), cookies(req)).await {
             Ok(redirect) => {
                 let mut r = response::redirect(StatusCode::FOUND, &redirect.location);
                 if let Some(cookie) = redirect.set_cookie {
@@ -181,10 +188,10 @@ impl App {
     /// `GET {redirect}`: the flow's page, at a clean URL when it is about a
     /// real flow (the code and state leave the address bar; a view's own
     /// redirect already does).
-    async fn callback<B>(&self, req: &Request<B>, request_id: &str) -> Answer {
+    async fn callback(&self, req: &Parts, request_id: &str) -> Answer {
         let callback = self
             .flow
-            .callback(req.uri().query(), cookies(req), request_id)
+            .callback(req.uri.query(), cookies(req), request_id)
             .await;
         let (shown, real_flow) = match callback {
             Callback::Ended(shown) => (shown, true),
@@ -198,18 +205,35 @@ impl App {
         let page = outcome::shown_page(shown, request_id);
         if self.config.server.clean_callback_url && real_flow && !(300..400).contains(&page.status)
         {
-            let id = self.results.put(page, Instant::now());
+            // The page is this browser's alone: bound to its binding cookie,
+            // set here when the flow had none (passthrough state mode).
+            let binding = self.flow.binding().read(cookies(req));
+            let (binding, set_cookie) = match binding {
+                Some(value) => (value, None),
+                None => {
+                    let value = BindingCookie::fresh_value();
+                    let cookie = self.flow.binding().set_cookie(&value);
+                    (value, Some(cookie))
+                }
+            };
+            let id = self.results.put(page, &binding, Instant::now());
             let location = self.routes.result_page(&id);
-            return (response::redirect(StatusCode::SEE_OTHER, &location), true);
+            let mut r = response::redirect(StatusCode::SEE_OTHER, &location);
+            if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                r.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            return (r, true);
         }
         (response::page(page), true)
     }
 
-    /// `GET {redirect}/{id}`: a callback's page, once.
-    fn result_page(&self, id: &str) -> Answer {
+    /// `GET {redirect}/{id}`: a callback's page, once, to the browser that
+    /// made the callback.
+    fn result_page(&self, req: &Parts, id: &str) -> Answer {
+        let binding = self.flow.binding().read(cookies(req));
         let page = self
             .results
-            .take(id, Instant::now())
+            .take(id, binding.as_deref(), Instant::now())
             .unwrap_or_else(outcome::result_gone);
         (response::page(page), true)
     }
@@ -246,8 +270,8 @@ impl super::server::Handler for App {
 }
 
 /// The request's `Cookie` header values.
-fn cookies<B>(req: &Request<B>) -> impl Iterator<Item = &str> {
-    req.headers()
+fn cookies(req: &Parts) -> impl Iterator<Item = &str> {
+    req.headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

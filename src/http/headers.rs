@@ -45,35 +45,44 @@ pub(crate) fn secure(headers: &mut HeaderMap, request_id: &str, no_store: bool, 
     }
 }
 
-/// Whether a view may set this header. Security headers are the gateway's;
-/// cookies and cross-origin grants are never a view's to give; a `Location`
-/// must stay on this site (a relative path), so a view cannot make the
-/// gateway an open redirector.
+/// Whether a view may set this header: an allow-list, so a header nobody
+/// thought of (`Refresh`, `Link`, `Report-To`, ...) is dropped rather than
+/// passed. A view says what its body is (`Content-Type`,
+/// `Content-Language`) and where a redirect goes (`Location`), which must
+/// stay on this site (a relative path), so a view cannot make the gateway
+/// an open redirector. Security headers, cookies and caching are the
+/// gateway's.
 pub(crate) fn view_may_set(name: &HeaderName, value: &HeaderValue) -> bool {
-    let n = name.as_str();
-    if n == header::LOCATION.as_str() {
+    if name == header::LOCATION {
         return value.to_str().is_ok_and(super::local_path::is_local_path);
     }
-    !(matches!(
-        n,
-        "content-security-policy"
-            | "x-frame-options"
-            | "x-content-type-options"
-            | "referrer-policy"
-            | "cache-control"
-            | "set-cookie"
-            | "strict-transport-security"
-            | "cross-origin-opener-policy"
-            | "x-request-id"
-            | "content-length"
-            | "transfer-encoding"
-            | "connection"
-    ) || n.starts_with("access-control-"))
+    name == header::CONTENT_TYPE || name == header::CONTENT_LANGUAGE
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn view_headers_only_those_on_the_allow_list_pass() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        for (name, value) in [
+            ("refresh", "0;url=https://evil.example"),
+            ("content-security-policy-report-only", "default-src *"),
+            ("report-to", "{}"),
+            ("reporting-endpoints", "a=\"https://evil.example\""),
+            ("nel", "{}"),
+            ("link", "<https://evil.example>; rel=preload"),
+            ("alt-svc", "h3=\":443\""),
+            ("clear-site-data", "\"*\""),
+            ("x-anything-new", "1"),
+        ] {
+            assert!(
+                !view_may_set(&HeaderName::from_static(name), &v(value)),
+                "{name} must not pass"
+            );
+        }
+    }
 
     #[test]
     fn views_cannot_weaken_security_or_redirect_off_site() {
@@ -85,6 +94,7 @@ mod tests {
         ));
         assert!(!view_may_set(&header::SET_COOKIE, &v("a=b")));
         assert!(!view_may_set(&header::ACCESS_CONTROL_ALLOW_ORIGIN, &v("*")));
+        assert!(view_may_set(&header::CONTENT_LANGUAGE, &v("de")));
         assert!(view_may_set(&header::LOCATION, &v("/welcome")));
         for evil in [
             "//evil.example",

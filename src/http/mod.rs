@@ -16,6 +16,7 @@ mod landing;
 mod local_path;
 mod outcome;
 mod rate_limit;
+mod request_body;
 mod response;
 mod result_pages;
 mod route;
@@ -25,6 +26,7 @@ mod token_api;
 
 pub(crate) use app::App;
 pub(crate) use documents::{DocumentError, load_documents};
+pub use request_body::RequestBody;
 pub use response::Body;
 pub(crate) use server::serve;
 pub use server::{Handler, PeerAddr};

@@ -19,10 +19,15 @@ use crate::vault::VaultError;
 /// and one sentence for the user (what happened and what to do).
 pub(super) fn error_info(error: &FlowError) -> ErrorInfo {
     let kind = error.kind();
+    let message = match error {
+        // The app's link is at fault, and the user must go back to the app.
+        FlowError::AppData(refusal) => refusal.user_message(),
+        _ => public_message(kind),
+    };
     ErrorInfo {
         kind,
         status: flow_status(kind, error),
-        message: public_message(kind).to_string(),
+        message: message.to_string(),
     }
 }
 

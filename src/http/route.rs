@@ -47,6 +47,8 @@ pub(crate) enum ApiRoute<'a> {
     Introspect(&'a str),
     /// `POST {api}/connections/{bot_id}/revoke`
     Revoke(&'a str),
+    /// `POST {api}/connect-sessions`
+    ConnectSessions,
     /// A route of the API asked with the wrong method; the one to use.
     WrongMethod(&'static str),
     /// No such route in the API.
@@ -148,6 +150,7 @@ fn api_route<'a>(method: &Method, rest: &'a str) -> ApiRoute<'a> {
         }
         [Some("connections"), Some(bot), Some("refresh"), None] if post => ApiRoute::Refresh(bot),
         [Some("connections"), Some(bot), Some("revoke"), None] if post => ApiRoute::Revoke(bot),
+        [Some("connect-sessions"), None, ..] if post => ApiRoute::ConnectSessions,
         [Some("connections"), None, ..]
         | [
             Some("connections"),
@@ -160,7 +163,8 @@ fn api_route<'a>(method: &Method, rest: &'a str) -> ApiRoute<'a> {
             Some(_),
             Some("refresh" | "revoke"),
             None,
-        ] => ApiRoute::WrongMethod("POST"),
+        ]
+        | [Some("connect-sessions"), None, ..] => ApiRoute::WrongMethod("POST"),
         _ => ApiRoute::NotFound,
     }
 }
@@ -196,6 +200,14 @@ mod tests {
             ApiRoute::NotFound
         );
         assert_eq!(api_route(&get, ""), ApiRoute::NotFound);
+        assert_eq!(
+            api_route(&post, "/connect-sessions"),
+            ApiRoute::ConnectSessions
+        );
+        assert_eq!(
+            api_route(&get, "/connect-sessions"),
+            ApiRoute::WrongMethod("POST")
+        );
     }
 
     #[test]

@@ -10,20 +10,34 @@
 //! | POST | `{api}/connections/{bot_id}/refresh` | a token newer than the call |
 //! | GET | `{api}/connections/{bot_id}/introspect` | Notion's `{active, scope, iat}` |
 //! | POST | `{api}/connections/{bot_id}/revoke` | `{"revoked": true}` |
+//! | POST | `{api}/connect-sessions` with `{"app_data": "..."}` | `{"url": "...", "expires_at": n}` |
 
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::request::Parts;
+use http::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::outcome::vault_error;
+use super::request_body::{BodyError, RequestBody, read_bounded};
 use super::response::{Body, json, json_error};
 use super::route::ApiRoute;
 use crate::delivery::{Freshness, Keeper};
+use crate::oauth::{ConnectSessionError, Flow};
 use crate::secret::ApiKey;
 use crate::vault::VaultError;
+
+/// The largest request body read (a connect session's JSON).
+const MAX_BODY: usize = 8 * 1024;
+
+/// `POST {api}/connect-sessions`' body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewConnectSession {
+    app_data: String,
+}
 
 /// The token API, mounted under its prefix.
 pub(crate) struct TokenApi {
@@ -46,9 +60,9 @@ impl TokenApi {
         }
     }
 
-    fn authorized<B>(&self, req: &Request<B>) -> bool {
+    fn authorized(&self, req: &Parts) -> bool {
         let given = req
-            .headers()
+            .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -58,10 +72,12 @@ impl TokenApi {
     }
 
     /// Answers one API request, for its resolved `route`.
-    pub(super) async fn handle<B>(
+    pub(super) async fn handle<B: RequestBody>(
         &self,
-        req: &Request<B>,
+        req: &Parts,
+        body: B,
         route: ApiRoute<'_>,
+        flow: &Flow,
         request_id: &str,
     ) -> Response<Body> {
         if !self.authorized(req) {
@@ -108,6 +124,9 @@ impl TokenApi {
                 .revoke(bot)
                 .await
                 .map(|()| json(StatusCode::OK, &serde_json::json!({ "revoked": true }))),
+            ApiRoute::ConnectSessions => {
+                return connect_session(body, flow, request_id).await;
+            }
             ApiRoute::WrongMethod(method) => {
                 let message = format!("use {method}");
                 return json_error(
@@ -125,5 +144,40 @@ impl TokenApi {
             let (status, code) = vault_error(&e);
             json_error(status, code, &e.to_string())
         })
+    }
+}
+
+/// `POST {api}/connect-sessions`: opens a session for the body's
+/// `app_data` and answers with its start link.
+async fn connect_session<B: RequestBody>(body: B, flow: &Flow, request_id: &str) -> Response<Body> {
+    let bytes = match read_bounded(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e @ BodyError::TooLarge(_)) => {
+            let message = format!("{e}; send {{\"app_data\": \"...\"}}");
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message);
+        }
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+    };
+    let Ok(new) = serde_json::from_slice::<NewConnectSession>(&bytes) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send a JSON object {\"app_data\": \"...\"} (a string of at most 512 bytes)",
+        );
+    };
+    match flow.open_connect_session(&new.app_data).await {
+        Ok(link) => json(StatusCode::OK, &link),
+        Err(e) => {
+            tracing::warn!(request_id, "connect session refused: {e}");
+            let (status, code) = match e {
+                ConnectSessionError::BadAppData => (StatusCode::BAD_REQUEST, "bad_request"),
+                ConnectSessionError::Passthrough => (StatusCode::CONFLICT, "passthrough_state"),
+                ConnectSessionError::NoPublicUrl => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                ConnectSessionError::Store(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+                }
+            };
+            json_error(status, code, &e.to_string())
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Every way a flow can fail, and the error kind the view gets. The status
 //! and the sentence the user reads are [`crate::http`]'s to decide.
 
+use super::app_data::AppDataRefusal;
 use crate::delivery::HandOffError;
 use crate::notion::{NotionError, NotionErrorKind};
 use crate::plugins::PluginError;
@@ -13,6 +14,9 @@ pub enum FlowError {
     /// The request is malformed (missing code, duplicate parameters, ...).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The start's app data is not vouched for by the app.
+    #[error("start refused: {0}")]
+    AppData(AppDataRefusal),
     /// The callback has no state.
     #[error("the callback has no state")]
     MissingState,
@@ -54,7 +58,9 @@ impl FlowError {
     /// sentence the user reads) is decided in [`crate::http`].
     pub fn kind(&self) -> ErrorKind {
         match self {
-            FlowError::BadRequest(_) | FlowError::MissingState => ErrorKind::BadRequest,
+            FlowError::BadRequest(_) | FlowError::AppData(_) | FlowError::MissingState => {
+                ErrorKind::BadRequest
+            }
             FlowError::InvalidState => ErrorKind::InvalidState,
             FlowError::ExpiredState => ErrorKind::ExpiredState,
             FlowError::ReplayedState => ErrorKind::ReplayedState,

@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
+use super::app_data::{
+    AppDataRefusal, SESSION_SECS, check_signed_link, is_session_id, new_session_id, session_hash,
+};
 use super::binding::BindingCookie;
 use super::error::FlowError;
 use super::params::{CallbackParams, StartParams};
 use super::replay::{Claim, ReplayGuard};
-use super::state::StateCodec;
+use super::state::{MAX_APP_DATA, StateCodec};
 use crate::clock::SharedClock;
-use crate::config::{Config, StateMode};
+use crate::config::{Config, StateMode, UnsignedData};
 use crate::delivery::{DeliveryService, HandOff, HandedOff};
 use crate::plugins::contract::{ErrorInfo, RedirectError, StateInfo};
 use crate::plugins::{Page, PluginError, Plugins};
@@ -22,6 +25,32 @@ pub struct Redirect {
     pub location: String,
     /// A `Set-Cookie` value, when the browser needs its binding cookie (re)set.
     pub set_cookie: Option<String>,
+}
+
+/// A connect session the app opened: the start link to send its user to.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectLink {
+    /// The start route with the session's id; it starts one flow.
+    pub url: String,
+    /// When the link stops working (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// Why a connect session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectSessionError {
+    /// App data needs the gateway's signed state.
+    #[error("connect sessions carry app data, which needs [notion] state = \"signed\"")]
+    Passthrough,
+    /// The app data is too long or has control characters.
+    #[error("`app_data` must be at most 512 bytes without control characters")]
+    BadAppData,
+    /// The redirect URI, whose origin start links use, is not a URL.
+    #[error("[notion] redirect_uri is not a URL, so no start link can be made")]
+    NoPublicUrl,
+    /// The store could not keep the session.
+    #[error("the store could not keep the session: {0}")]
+    Store(String),
 }
 
 /// What the browser is to be shown for one outcome of the flow: the outcome
@@ -115,8 +144,7 @@ impl Flow {
             &n.redirect_uri,
             n.state_ttl.as_secs(),
         );
-        let binding =
-            BindingCookie::new(n.redirect_uri.starts_with("https:"), n.state_ttl.as_secs());
+        let binding = BindingCookie::new(n.redirect_is_https(), n.state_ttl.as_secs());
         Self {
             codec,
             replay: ReplayGuard::new(),
@@ -128,24 +156,28 @@ impl Flow {
         }
     }
 
-    /// `GET {start}`: builds Notion's authorize URL with a fresh state bound to this browser.
-    pub fn start<'a>(
+    /// The cookie that binds flows (and their result pages) to a browser.
+    pub fn binding(&self) -> &BindingCookie {
+        &self.binding
+    }
+
+    /// `GET {start}`: builds Notion's authorize URL with a fresh state bound
+    /// to this browser, carrying app data only when the app vouched for it.
+    pub async fn start<'a>(
         &self,
         query: Option<&str>,
         cookies: impl IntoIterator<Item = &'a str>,
     ) -> Result<Redirect, FlowError> {
         let n = &self.config.notion;
-        let StartParams {
-            data,
-            state: own_state,
-        } = StartParams::parse(query).map_err(FlowError::BadRequest)?;
+        let params = StartParams::parse(query).map_err(FlowError::BadRequest)?;
         let (state, set_cookie) = match n.state_mode {
             StateMode::Signed => {
-                if own_state.is_some() {
+                if params.state.is_some() {
                     return Err(FlowError::BadRequest(
                         "`state` is set by the gateway in signed mode; pass app data as `data`",
                     ));
                 }
+                let data = self.vouched_data(&params).await?;
                 // Reuse the browser's binding so parallel flows all stay valid;
                 // re-set it either way so it outlives this flow's state.
                 let value = self
@@ -158,12 +190,12 @@ impl Flow {
                 (Some(state), Some(self.binding.set_cookie(&value)))
             }
             StateMode::Passthrough => {
-                if data.is_some() {
+                if params.data.is_some() || params.session.is_some() {
                     return Err(FlowError::BadRequest(
                         "`data` needs signed state mode; in passthrough mode put it in your own `state`",
                     ));
                 }
-                (own_state, None)
+                (params.state, None)
             }
         };
         let mut url = n.authorize_url.clone();
@@ -180,6 +212,82 @@ impl Flow {
         Ok(Redirect {
             location: url.into(),
             set_cookie,
+        })
+    }
+
+    /// The start's app data, once the app has vouched for it: signed with
+    /// the app key, or held by a connect session (taken here, once), or
+    /// unsigned where `[app_data] unsigned = "allow"`.
+    async fn vouched_data(&self, p: &StartParams) -> Result<Option<String>, FlowError> {
+        use AppDataRefusal as R;
+        let refuse = |r: AppDataRefusal| Err(FlowError::AppData(r));
+        let a = &self.config.app_data;
+        match (&p.session, &p.data, &p.exp, &p.sig) {
+            (Some(_), Some(_), _, _) | (Some(_), _, Some(_), _) | (Some(_), _, _, Some(_)) => {
+                refuse(R::SessionAndData)
+            }
+            (Some(id), None, None, None) => self.take_session(id).await.map(Some),
+            (None, None, None, None) => Ok(None),
+            (None, Some(data), Some(exp), Some(sig)) => {
+                check_signed_link(a.key.as_ref(), data, exp, sig, self.clock.now_secs())
+                    .map_err(FlowError::AppData)?;
+                Ok(Some(data.clone()))
+            }
+            (None, Some(data), None, None) => match a.unsigned {
+                UnsignedData::Allow => Ok(Some(data.clone())),
+                UnsignedData::Refuse => refuse(R::Unsigned),
+            },
+            (None, _, _, _) => refuse(R::MissingSignature),
+        }
+    }
+
+    /// The app data of the connect session `id`, which is taken (once).
+    async fn take_session(&self, id: &str) -> Result<String, FlowError> {
+        if !is_session_id(id) {
+            return Err(FlowError::AppData(AppDataRefusal::SessionGone));
+        }
+        let now_ms = i64::try_from(self.clock.now_secs().saturating_mul(1000)).unwrap_or(i64::MAX);
+        self.delivery
+            .keeper()
+            .store()
+            .take_session(&session_hash(id), now_ms)
+            .await
+            .map_err(|e| FlowError::Store(e.to_string()))?
+            .ok_or(FlowError::AppData(AppDataRefusal::SessionGone))
+    }
+
+    /// Opens a connect session carrying `app_data`: the start link the app
+    /// sends its user to, good for one flow within ten minutes, at any
+    /// instance sharing the store.
+    pub async fn open_connect_session(
+        &self,
+        app_data: &str,
+    ) -> Result<ConnectLink, ConnectSessionError> {
+        if self.config.notion.state_mode != StateMode::Signed {
+            return Err(ConnectSessionError::Passthrough);
+        }
+        if app_data.len() > MAX_APP_DATA || app_data.chars().any(char::is_control) {
+            return Err(ConnectSessionError::BadAppData);
+        }
+        let now = self.clock.now_secs();
+        let expires_at = now + SESSION_SECS;
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let (id, hash) = new_session_id();
+        self.delivery
+            .keeper()
+            .store()
+            .open_session(&hash, app_data, ms(expires_at), ms(now))
+            .await
+            .map_err(|e| ConnectSessionError::Store(e.to_string()))?;
+        let mut url = url::Url::parse(&self.config.notion.redirect_uri)
+            .map_err(|_| ConnectSessionError::NoPublicUrl)?;
+        url.set_path(&self.config.routes.start);
+        url.set_query(None);
+        url.set_fragment(None);
+        url.query_pairs_mut().append_pair("session", &id);
+        Ok(ConnectLink {
+            url: url.into(),
+            expires_at,
         })
     }
 

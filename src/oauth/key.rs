@@ -15,8 +15,10 @@ const MIN_KEY_BYTES: usize = 32;
 /// Why the state key could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// The key is not base64 or hex, or too short.
-    #[error("the state key from {0} must be at least 32 bytes, written as base64 or hex")]
+    /// The key is not hex or base64, or too short.
+    #[error(
+        "the state key from {0} must be at least 32 bytes, written as hex digits only (`openssl rand -hex 32`) or as base64 (`openssl rand -base64 32`)"
+    )]
     Malformed(String),
     /// The key file could not be read or created.
     #[error("cannot read or create the state key file {path}: {reason}")]

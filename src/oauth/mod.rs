@@ -6,6 +6,7 @@
 //! choosing statuses, the gateway's own pages and responses with security
 //! headers is [`crate::http`]'s job.
 
+pub mod app_data;
 mod binding;
 mod error;
 mod flow;
@@ -14,9 +15,10 @@ mod params;
 mod replay;
 mod state;
 
+pub use app_data::AppDataRefusal;
 pub use binding::BindingCookie;
 pub use error::FlowError;
-pub use flow::{Callback, Flow, Outcome, Redirect, Shown};
+pub use flow::{Callback, ConnectLink, ConnectSessionError, Flow, Outcome, Redirect, Shown};
 pub use key::{KeyError, load_state_key};
 pub use params::CallbackParams;
 pub use replay::ReplayGuard;

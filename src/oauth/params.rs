@@ -36,6 +36,12 @@ pub(crate) struct StartParams {
     pub(crate) data: Option<String>,
     /// The app's own state (passthrough state mode).
     pub(crate) state: Option<String>,
+    /// A signed start link's expiry (Unix seconds, as sent).
+    pub(crate) exp: Option<String>,
+    /// A signed start link's signature (lowercase hex).
+    pub(crate) sig: Option<String>,
+    /// A connect session's id.
+    pub(crate) session: Option<String>,
 }
 
 impl StartParams {
@@ -58,11 +64,32 @@ impl StartParams {
                     }
                     p.state = Some(value.into_owned());
                 }
+                "exp" => {
+                    once(&p.exp, "`exp` appears twice")?;
+                    p.exp = Some(short(value, "`exp` is longer than 64 bytes")?);
+                }
+                "sig" => {
+                    once(&p.sig, "`sig` appears twice")?;
+                    p.sig = Some(short(value, "`sig` is longer than 64 bytes")?);
+                }
+                "session" => {
+                    once(&p.session, "`session` appears twice")?;
+                    p.session = Some(short(value, "`session` is longer than 64 bytes")?);
+                }
                 _ => {}
             }
         }
         Ok(p)
     }
+}
+
+/// `value`, when it is at most 64 bytes (every signature, expiry and
+/// session id is shorter); else `why`.
+fn short(value: std::borrow::Cow<'_, str>, why: &'static str) -> Result<String, &'static str> {
+    if value.len() > 64 {
+        return Err(why);
+    }
+    Ok(value.into_owned())
 }
 
 impl CallbackParams {

@@ -14,6 +14,7 @@ use super::bindings::{ConsumerExports, ViewExports};
 use super::component::{LoadedPlugin, Role, classify};
 use super::error::{PluginError, PluginFailure};
 use super::host::InstanceData;
+use crate::secret::scrub;
 
 /// Extra time past a plugin's deadline before the host gives up waiting on a
 /// call that is stuck outside wasm (the epoch stops wasm itself).
@@ -86,12 +87,13 @@ impl LoadedPlugin {
         )
     }
 
-    fn refused(&self, e: ConsumerError) -> PluginError {
+    /// The consumer's refusal, its message with the secrets it was handed
+    /// (`known`) taken out before it is logged or stored, then cut short.
+    fn refused(&self, e: ConsumerError, known: &[&str]) -> PluginError {
         PluginError::of(
             self.name(),
             PluginFailure::Refused {
-                message: e
-                    .message
+                message: scrub(&e.message, known)
                     .chars()
                     .filter(|c| !c.is_control())
                     .take(500)
@@ -126,9 +128,13 @@ impl LoadedPlugin {
                 .call_consume_token_info(&mut store, token, state)
                 .await;
             self.after_call(&store);
+            let known = [
+                token.access_token.as_str(),
+                token.refresh_token.as_deref().unwrap_or_default(),
+            ];
             outcome
                 .map_err(|e| classify(self, e))?
-                .map_err(|e| self.refused(e))
+                .map_err(|e| self.refused(e, &known))
         })
         .await
     }
@@ -149,7 +155,7 @@ impl LoadedPlugin {
             self.after_call(&store);
             outcome
                 .map_err(|e| classify(self, e))?
-                .map_err(|e| self.refused(e))
+                .map_err(|e| self.refused(e, &[]))
         })
         .await
     }

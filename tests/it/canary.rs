@@ -130,11 +130,7 @@ async fn row09_row20_no_canary_reaches_a_log_line_page_header_or_url() {
 
     // Every way Notion's token endpoint can fail, with the token in the body
     // where a careless client would log it.
-    let h = Harness::start(Options {
-        notion: vec!["timeout_ms = 500".into()],
-        ..Options::default()
-    })
-    .await;
+    let h = Harness::start(Options::default().set("notion.timeout_ms", 500)).await;
     let faults = [
         Fault::notion_error(400, "invalid_grant", "Invalid code: CANARY_CODE_in_message"),
         Fault::rfc_error(401, "invalid_client"),

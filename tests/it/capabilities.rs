@@ -10,17 +10,16 @@ use sha2::Sha256;
 
 const SIGNING_SECRET: &str = "whsec_test_3f9a";
 
-fn webhook(url: &str, grant: Option<&str>, extra_grant: &str) -> Options {
-    let grant = grant
-        .map(|hosts| {
-            format!("[plugins.grants.webhook-consumer]\nhttp_hosts = [{hosts}]\n{extra_grant}\n")
-        })
-        .unwrap_or_default();
-    Options {
-        tail: format!(
-            "{grant}[plugins.settings.webhook-consumer]\nurl = \"{url}\"\nsigning_secret = \"{SIGNING_SECRET}\"\n"
-        ),
-        ..Options::with_plugins("webhook-consumer", "default-view")
+fn webhook(url: &str, grant: Option<&str>) -> Options {
+    let o = Options::with_plugins("webhook-consumer", "default-view")
+        .set("plugins.settings.webhook-consumer.url", url)
+        .set(
+            "plugins.settings.webhook-consumer.signing_secret",
+            SIGNING_SECRET,
+        );
+    match grant {
+        Some(host) => o.set("plugins.grants.webhook-consumer.http_hosts", vec![host]),
+        None => o,
     }
 }
 
@@ -48,7 +47,7 @@ fn verify(signature: &str, body: &[u8]) -> bool {
 async fn webhook_consumer_posts_the_signed_authorization_to_an_allowed_host() {
     let app = Receiver::start(200, Duration::ZERO).await;
     let url = format!("http://{}/hooks/notion?source=gateway", app.addr);
-    let h = Harness::start(webhook(&url, Some(&format!("\"{}\"", app.addr)), "")).await;
+    let h = Harness::start(webhook(&url, Some(&app.addr.to_string()))).await;
     let r = h.browser().connect("?data=acct-42").await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 
@@ -92,7 +91,7 @@ async fn webhook_consumer_posts_the_signed_authorization_to_an_allowed_host() {
 #[tokio::test]
 async fn outgoing_http_is_denied_without_a_grant() {
     let app = Receiver::start(200, Duration::ZERO).await;
-    let h = Harness::start(webhook(&format!("http://{}/hook", app.addr), None, "")).await;
+    let h = Harness::start(webhook(&format!("http://{}/hook", app.addr), None)).await;
     assert_eq!(h.browser().connect("").await.status(), 500);
     assert!(app.requests().is_empty(), "nothing left the sandbox");
 }
@@ -101,20 +100,14 @@ async fn outgoing_http_is_denied_without_a_grant() {
 async fn outgoing_http_is_denied_to_hosts_off_the_allow_list() {
     let app = Receiver::start(200, Duration::ZERO).await;
     // The grant names another port of the same host.
-    let other = format!("\"127.0.0.1:{}\"", app.addr.port().wrapping_add(1));
-    let h = Harness::start(webhook(
-        &format!("http://{}/hook", app.addr),
-        Some(&other),
-        "",
-    ))
-    .await;
+    let other = format!("127.0.0.1:{}", app.addr.port().wrapping_add(1));
+    let h = Harness::start(webhook(&format!("http://{}/hook", app.addr), Some(&other))).await;
     assert_eq!(h.browser().connect("").await.status(), 500);
     assert!(app.requests().is_empty());
     // Plain http to a non-loopback host is refused even when listed.
     let h = Harness::start(webhook(
         "http://hooks.example.com/hook",
-        Some("\"hooks.example.com\""),
-        "",
+        Some("hooks.example.com"),
     ))
     .await;
     assert_eq!(h.browser().connect("").await.status(), 500);
@@ -125,8 +118,7 @@ async fn an_app_error_fails_the_delivery() {
     let app = Receiver::start(503, Duration::ZERO).await;
     let h = Harness::start(webhook(
         &format!("http://{}/hook", app.addr),
-        Some(&format!("\"{}\"", app.addr)),
-        "",
+        Some(&app.addr.to_string()),
     ))
     .await;
     let r = h.browser().connect("").await;
@@ -137,12 +129,12 @@ async fn an_app_error_fails_the_delivery() {
 #[tokio::test]
 async fn a_slow_app_is_cut_off_at_the_grants_timeout() {
     let app = Receiver::start(200, Duration::from_secs(5)).await;
-    let h = Harness::start(webhook(
+    let o = webhook(
         &format!("http://{}/hook", app.addr),
-        Some(&format!("\"{}\"", app.addr)),
-        "http_timeout_ms = 300",
-    ))
-    .await;
+        Some(&app.addr.to_string()),
+    )
+    .set("plugins.grants.webhook-consumer.http_timeout_ms", 300);
+    let h = Harness::start(o).await;
     let browser = h.browser();
     let back = browser.approved("").await;
     let started = Instant::now();

@@ -81,11 +81,9 @@ async fn row01_row13_a_state_issued_for_another_integration_is_refused() {
     // redirect URI bound into the MAC tells them apart.
     let a = Harness::start(Options::default()).await;
     let key = a.dir.path().join("data/state.key");
-    let b = Harness::start(Options {
-        notion: vec![format!("state_key_file = {:?}", key.display().to_string())],
-        ..Options::default()
-    })
-    .await;
+    let b =
+        Harness::start(Options::default().set("notion.state_key_file", key.display().to_string()))
+            .await;
     let browser = Browser::new(&a.gateway_url);
     let back_a = browser.approved("").await;
     let query = back_a.split_once('?').expect("query").1;
@@ -244,8 +242,9 @@ async fn row11_hostile_callback_values_are_refused_or_escaped_never_panicked_on(
 
 #[tokio::test]
 async fn row15_every_open_redirect_payload_lands_on_the_default_page() {
-    let mut o = Options::faulty("view", "redirect-to-data").without_rate_limits();
-    o.notion.push("state_ttl_seconds = 600".into());
+    let o = Options::faulty("view", "redirect-to-data")
+        .without_rate_limits()
+        .set("notion.state_ttl_seconds", 600);
     let h = Harness::start(o).await;
     let b = h.browser();
     // A path on this site is followed: the view may send the browser on.
@@ -309,12 +308,9 @@ fn unescape(line: &str) -> String {
 
 #[tokio::test]
 async fn row17_a_burst_past_the_per_ip_limit_gets_429_with_retry_after() {
-    let mut o = Options::default();
-    o.server.extend([
-        "[server.rate_limit]".to_string(),
-        "per_ip_per_minute = 6".to_string(),
-        "per_ip_burst = 5".to_string(),
-    ]);
+    let o = Options::default()
+        .set("server.rate_limit.per_ip_per_minute", 6)
+        .set("server.rate_limit.per_ip_burst", 5);
     let h = Harness::start(o).await;
     let b = Browser::new(&h.gateway_url);
     for i in 0..5 {
@@ -339,13 +335,12 @@ async fn row17_a_burst_past_the_per_ip_limit_gets_429_with_retry_after() {
 
 #[tokio::test]
 async fn row17_a_forged_x_forwarded_for_does_not_bypass_the_limit() {
-    let limit = [
-        "[server.rate_limit]".to_string(),
-        "per_ip_per_minute = 6".to_string(),
-        "per_ip_burst = 3".to_string(),
-    ];
-    let mut o = Options::default();
-    o.server.extend(limit.clone());
+    let limited = || {
+        Options::default()
+            .set("server.rate_limit.per_ip_per_minute", 6)
+            .set("server.rate_limit.per_ip_burst", 3)
+    };
+    let o = limited();
     let h = Harness::start(o).await;
     let b = Browser::new(&h.gateway_url);
     let statuses = spoofed_burst(&b, &h).await;
@@ -356,10 +351,7 @@ async fn row17_a_forged_x_forwarded_for_does_not_bypass_the_limit() {
     );
 
     // Behind a trusted proxy the header is believed: each client has its own budget.
-    let mut o = Options::default();
-    o.server
-        .insert(0, "trusted_proxies = [\"127.0.0.1\"]".into());
-    o.server.extend(limit);
+    let o = limited().set("server.trusted_proxies", vec!["127.0.0.1"]);
     let h = Harness::start(o).await;
     let b = Browser::new(&h.gateway_url);
     let statuses = spoofed_burst(&b, &h).await;
@@ -381,6 +373,45 @@ async fn spoofed_burst(b: &Browser, h: &Harness) -> Vec<u16> {
         statuses.push(r.status().as_u16());
     }
     statuses
+}
+
+#[tokio::test]
+async fn result_page_and_secrets_another_browser_gets_the_410_page() {
+    for passthrough in [false, true] {
+        let mut o = Options::default();
+        if passthrough {
+            o = Options::with_plugins("default-consumer", "echo-view")
+                .set("notion.state", "passthrough");
+        }
+        let h = Harness::start(o).await;
+        let owner = h.browser();
+        let query = if passthrough {
+            "?state=the-apps-own"
+        } else {
+            ""
+        };
+        let back = owner.approved(query).await;
+        let r = owner.get_once(&back).await;
+        assert_eq!(r.status(), 303, "passthrough {passthrough}");
+        let clean = h.url(&crate::support::location(&r));
+        // Another browser, with a binding cookie of its own from its own flow.
+        let stranger = h.browser();
+        let theirs = stranger.approved(query).await;
+        assert_eq!(stranger.get_once(&theirs).await.status(), 303);
+        let stolen = stranger.get_once(&clean).await;
+        assert_eq!(
+            stolen.status(),
+            410,
+            "passthrough {passthrough}: another browser"
+        );
+        assert!(!stolen.text().await.expect("body").contains("Connected to"));
+        let page = owner.get_once(&clean).await;
+        assert_eq!(
+            page.status(),
+            200,
+            "passthrough {passthrough}: still the owner's"
+        );
+    }
 }
 
 #[tokio::test]
@@ -416,11 +447,7 @@ async fn row09_the_callback_answers_303_to_a_clean_url_whose_page_is_fetched_onc
     assert_eq!(forged.status(), 400);
     assert_eq!(h.stand_in.token_requests(), 1);
 
-    let h = Harness::start(Options {
-        server: vec!["clean_callback_url = false".into()],
-        ..Options::default()
-    })
-    .await;
+    let h = Harness::start(Options::default().set("server.clean_callback_url", false)).await;
     let b = h.browser();
     let back = b.approved("").await;
     assert_eq!(

@@ -257,8 +257,8 @@ async fn start_refuses_oversized_app_data() {
 
 #[tokio::test]
 async fn passthrough_mode_forwards_the_apps_own_state_untouched() {
-    let mut o = Options::with_plugins("default-consumer", "echo-view");
-    o.notion.push("state = \"passthrough\"".into());
+    let o =
+        Options::with_plugins("default-consumer", "echo-view").set("notion.state", "passthrough");
     let h = Harness::start(o).await;
     let browser = h.browser();
     let r = browser

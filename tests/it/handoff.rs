@@ -90,6 +90,7 @@ impl Process {
             .arg(&setup.config)
             .env("TEST_SECRET", SECRET)
             .env("TEST_API_KEY", API_KEY)
+            .env("TEST_APP_KEY", crate::support::config::APP_KEY)
             .env("NOG_LOG", "info,notion_oauth_gateway::delivery=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -186,21 +187,27 @@ fn tokens_list(config: &Path) -> String {
     cli(config, &["tokens", "list"])
 }
 
-fn webhook_options(receiver: SocketAddr, store: Store, extra: &[&str]) -> Options {
-    let mut o = Options::with_plugins("webhook-consumer", "default-view");
+fn webhook_options(receiver: SocketAddr, store: Store) -> Options {
+    let mut o = Options::with_plugins("webhook-consumer", "default-view")
+        .set(
+            "plugins.grants.webhook-consumer.http_hosts",
+            vec![receiver.to_string()],
+        )
+        .set(
+            "plugins.settings.webhook-consumer.url",
+            format!("http://{receiver}/hook"),
+        )
+        .set(
+            "plugins.settings.webhook-consumer.signing_secret",
+            "whsec_x",
+        )
+        .set("notion.timeout_ms", 1000)
+        .on(store)
+        .set("store.lease_seconds", 1)
+        .set("store.delivery_initial_backoff_ms", 100)
+        .set("store.delivery_max_backoff_ms", 400);
     o.client_secret = SECRET.into();
-    o.tail = format!(
-        "[plugins.grants.webhook-consumer]\nhttp_hosts = [\"{receiver}\"]\n\
-         [plugins.settings.webhook-consumer]\nurl = \"http://{receiver}/hook\"\nsigning_secret = \"whsec_x\"\n"
-    );
-    o.notion = vec!["timeout_ms = 1000".into()];
-    let mut lines = vec![
-        "lease_seconds = 1",
-        "delivery_initial_backoff_ms = 100",
-        "delivery_max_backoff_ms = 400",
-    ];
-    lines.extend(extra);
-    o.on(store, &lines)
+    o
 }
 
 /// The distinct idempotency keys a receiver saw, and how many requests.
@@ -273,7 +280,7 @@ async fn a_sigkill_at_each_stage_of_the_hand_off_loses_no_token_silently() {
     let mut report = Vec::new();
     for (stage, marker) in stages {
         let receiver = Receiver::start(200, Duration::ZERO).await;
-        let o = webhook_options(receiver.addr, Store::Sqlite, &[]);
+        let o = webhook_options(receiver.addr, Store::Sqlite);
         let (setup, stand_in) = Setup::with_stand_in(&o).await;
 
         let first = Process::start(&setup, Some(&format!("{stage}=pause")));
@@ -310,7 +317,7 @@ async fn a_sigkill_at_each_stage_of_the_hand_off_loses_no_token_silently() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_that_is_down_then_back_gets_the_token_once() {
     let down = free_port();
-    let o = webhook_options(down, Store::Sqlite, &[]);
+    let o = webhook_options(down, Store::Sqlite);
     let h = crate::support::Harness::start(o).await;
     let r = h.browser().connect("").await;
     assert_eq!(r.status(), 202, "received, not yet delivered");
@@ -392,13 +399,12 @@ impl Proxy {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_going_away_while_a_token_arrives_loses_nothing() {
     let proxy = Proxy::start("127.0.0.1:5432".parse().expect("pg")).await;
-    let o = Options {
-        store: vec![
-            format!("url = \"postgres://postgres@{}/test\"", proxy.addr),
-            format!("schema = \"{}\"", crate::support::fresh_schema()),
-        ],
-        ..Options::default()
-    };
+    let o = Options::default()
+        .set(
+            "store.url",
+            format!("postgres://postgres@{}/test", proxy.addr),
+        )
+        .set("store.schema", crate::support::fresh_schema());
     let h = crate::support::Harness::start(o).await;
     // Notion answers slowly; the database goes away while it does.
     h.stand_in
@@ -446,14 +452,12 @@ async fn two_gateway_processes_on_one_postgres_refresh_a_token_once() {
     notion_oauth_gateway::vault::keys::add_key_to_file(&key_file).expect("key");
     let o = Options {
         client_secret: SECRET.into(),
-        store: vec![
-            format!("url = \"{}\"", crate::support::POSTGRES_URL),
-            format!("schema = \"{schema}\""),
-            format!("key_file = {:?}", key_file.display().to_string()),
-        ],
         api_key: Some(API_KEY.into()),
         ..Options::default()
-    };
+    }
+    .set("store.url", crate::support::POSTGRES_URL)
+    .set("store.schema", schema.clone())
+    .set("store.key_file", key_file.display().to_string());
     let (a, b) = (Setup::new(), Setup::new());
     let (stand_in, si) = stand_in_for(vec![a.redirect_uri(), b.redirect_uri()]).await;
     a.write(&o, si);
@@ -514,7 +518,7 @@ async fn two_gateway_processes_on_one_postgres_refresh_a_token_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_sqlite_commit_keeps_the_token_in_memory_until_it_lands() {
     let receiver = Receiver::start(200, Duration::ZERO).await;
-    let o = webhook_options(receiver.addr, Store::Sqlite, &[]);
+    let o = webhook_options(receiver.addr, Store::Sqlite);
     let (setup, stand_in) = Setup::with_stand_in(&o).await;
     // The first commit fails (as a full or read-only disk would), the next succeed.
     let p = Process::start(&setup, Some("outbox_commit=1*return->off"));
@@ -539,6 +543,7 @@ fn cli(config: &Path, args: &[&str]) -> String {
         .arg(config)
         .env("TEST_SECRET", SECRET)
         .env("TEST_API_KEY", API_KEY)
+        .env("TEST_APP_KEY", crate::support::config::APP_KEY)
         .output()
         .expect("cli");
     assert!(
@@ -613,8 +618,7 @@ async fn sigterm_waits_for_a_hand_off_in_flight_then_exits_0() {
     // answering, so no request is open when SIGTERM arrives: only the
     // hand-off's own task holds the token's fate.
     let receiver = Receiver::start(200, Duration::ZERO).await;
-    let mut o = webhook_options(receiver.addr, Store::Sqlite, &[]);
-    o.server.push("request_timeout_ms = 300".into());
+    let o = webhook_options(receiver.addr, Store::Sqlite).set("server.request_timeout_ms", 300);
     let (setup, stand_in) = Setup::with_stand_in(&o).await;
     let mut gateway = Process::start(&setup, None);
     stand_in.push_fault(Fault::Delay(Duration::from_millis(800)));

@@ -89,11 +89,7 @@ async fn row18_a_body_on_a_get_is_ignored() {
 #[tokio::test]
 async fn row19_500_slow_drip_connections_do_not_stop_normal_requests() {
     let _ = rlimit::increase_nofile_limit(4096);
-    let h = Harness::start(Options {
-        server: vec!["header_read_timeout_ms = 2000".into()],
-        ..Options::default()
-    })
-    .await;
+    let h = Harness::start(Options::default().set("server.header_read_timeout_ms", 2000)).await;
     let mut drips = Vec::new();
     for _ in 0..500 {
         let mut s = TcpStream::connect(addr(&h)).await.expect("connect");

@@ -7,17 +7,18 @@ use crate::support::offline::Offline;
 use crate::support::{Browser, Harness, Options};
 
 fn with_documents(dir_note: &str) -> Options {
-    let mut o = Options::default();
     let docs = crate::support::repo().join("config");
     let txt = std::env::temp_dir().join(format!("nog-doc-{}-{dir_note}.txt", std::process::id()));
     std::fs::write(&txt, "plain <text>").expect("write txt");
-    o.tail = format!(
-        "[documents]\n\"/terms\" = {:?}\n\"/privacy\" = {:?}\n\"/notes\" = {:?}\n",
-        docs.join("terms.md").display().to_string(),
-        docs.join("privacy.md").display().to_string(),
-        txt.display().to_string()
-    );
-    o
+    let mut documents = toml::Table::new();
+    for (route, file) in [
+        ("/terms", docs.join("terms.md")),
+        ("/privacy", docs.join("privacy.md")),
+        ("/notes", txt),
+    ] {
+        documents.insert(route.into(), file.display().to_string().into());
+    }
+    Options::default().set("documents", documents)
 }
 
 #[tokio::test]
@@ -167,9 +168,9 @@ async fn row16_row20_every_response_carries_anti_framing_and_security_headers_an
 async fn base_path_prefixes_every_route_and_the_landing_page_links_the_start() {
     let o = Options {
         base_path: "/oauth".into(),
-        server: vec!["landing_page = true".into()],
         ..Options::default()
-    };
+    }
+    .set("server.landing_page", true);
     let h = Harness::start(o).await;
     let b = h.browser();
     assert_eq!(b.get(&h.url("/auth/notion/start")).await.status(), 404);

@@ -6,14 +6,12 @@ use notion_oauth_gateway::database::Database;
 use notion_oauth_gateway::database::keyvalue::Bucket;
 
 fn example(name: &str, keyvalue: bool) -> Options {
-    let grant = if keyvalue {
-        format!("[plugins.grants.{name}]\nkeyvalue = true\n")
+    let o = Options::with_plugins(name, name)
+        .set(&format!("plugins.settings.{name}.app_name"), "Acme Notes");
+    if keyvalue {
+        o.set(&format!("plugins.grants.{name}.keyvalue"), true)
     } else {
-        String::new()
-    };
-    Options {
-        tail: format!("{grant}[plugins.settings.{name}]\napp_name = \"Acme Notes\"\n"),
-        ..Options::with_plugins(name, name)
+        o
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod app_data;
 mod browser;
 mod canary;
 mod capabilities;

@@ -11,8 +11,7 @@ fn config_in(dir: &std::path::Path) -> Config {
         ..Options::default()
     };
     let text = config_text(&o, dir, "127.0.0.1:9", "127.0.0.1:9");
-    let env = |name: &str| (name == "TEST_SECRET").then(|| "s".to_string());
-    Config::from_toml(&text, "gw.toml", &env).expect("config")
+    crate::support::load_config(&text, "s", None).expect("config")
 }
 
 #[tokio::test]
@@ -48,11 +47,12 @@ async fn a_corrupt_cache_entry_is_recompiled() {
 
 #[tokio::test]
 async fn settings_reach_the_plugin_through_wasi_config() {
-    let o = Options {
-        tail: "[plugins.settings.default-view]\napp_name = \"Acme <Notes>\"\ncontinue_url = \"https://app.example.com/done\"\n"
-            .into(),
-        ..Options::default()
-    };
+    let o = Options::default()
+        .set("plugins.settings.default-view.app_name", "Acme <Notes>")
+        .set(
+            "plugins.settings.default-view.continue_url",
+            "https://app.example.com/done",
+        );
     let h = Harness::start(o).await;
     let html = h.browser().connect("").await.text().await.expect("page");
     assert!(html.contains("Acme &lt;Notes&gt;"), "{html}");
@@ -67,10 +67,9 @@ async fn trapped_instances_return_their_pool_slots() {
     // A pool of two instance slots and ten calls that each exhaust memory and
     // trap: every call must fail the same clean way, which it can only do if
     // each trapped instance is dropped and its slot and memory returned.
-    let o = Options {
-        plugins: vec!["max_concurrent = 2".into(), "memory_limit_mib = 16".into()],
-        ..Options::faulty("consumer", "oom")
-    };
+    let o = Options::faulty("consumer", "oom")
+        .set("plugins.max_concurrent", 2)
+        .set("plugins.memory_limit_mib", 16);
     let h = Harness::start(o).await;
     for _ in 0..10 {
         assert_eq!(h.browser().connect("").await.status(), 202);

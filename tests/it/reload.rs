@@ -113,10 +113,8 @@ async fn a_new_unconfigured_component_is_compiled_ahead() {
 
 #[tokio::test]
 async fn a_plugin_built_from_the_first_released_wit_keeps_loading_and_serving() {
-    let o = Options {
-        tail: "[plugins.settings.wit-0-1-0]\ngreeting = \"hello\"\n".into(),
-        ..Options::with_plugins("wit-0-1-0", "wit-0-1-0")
-    };
+    let o = Options::with_plugins("wit-0-1-0", "wit-0-1-0")
+        .set("plugins.settings.wit-0-1-0.greeting", "hello");
     let h = Harness::start(o).await;
     let r = h.browser().connect("?data=v1").await;
     assert_eq!(r.status(), 200);

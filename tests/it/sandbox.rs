@@ -13,10 +13,7 @@ fn faulty(plugin: &str, role: &str, mode: &str) -> Options {
         "consumer" => (plugin, "default-view"),
         _ => ("default-consumer", plugin),
     };
-    Options {
-        tail: format!("[plugins.settings.{plugin}]\n{role} = \"{mode}\"\n"),
-        ..Options::with_plugins(consumer, view)
-    }
+    Options::with_plugins(consumer, view).set(&format!("plugins.settings.{plugin}.{role}"), mode)
 }
 
 async fn connect(h: &Harness) -> (u16, String) {
@@ -71,8 +68,7 @@ async fn allocating_1_gib_fails_cleanly(plugin: &str) {
 }
 
 async fn endless_loop_is_stopped_while_others_are_served(plugin: &str) {
-    let mut o = faulty(plugin, "consumer", "loop");
-    o.plugins.push("deadline_ms = 1500".into());
+    let o = faulty(plugin, "consumer", "loop").set("plugins.deadline_ms", 1500);
     let h = Harness::start(o).await;
     let browser = h.browser();
     let back = browser.approved("").await;

@@ -153,14 +153,13 @@ async fn notion_behind(ca: &TestCa, dir: &Path, leaf: Leaf) -> Harness {
         Leaf::Valid("untrusted") => &other,
         _ => ca,
     };
-    Harness::start(Options {
-        stand_in_tls: Some(files(issuer.leaf(dir, "notion", leaf))),
-        notion: vec![format!(
-            "extra_ca_file = {:?}",
-            ca_file.display().to_string()
-        )],
-        ..Options::default()
-    })
+    Harness::start(
+        Options {
+            stand_in_tls: Some(files(issuer.leaf(dir, "notion", leaf))),
+            ..Options::default()
+        }
+        .set("notion.extra_ca_file", ca_file.display().to_string()),
+    )
     .await
 }
 
@@ -247,14 +246,13 @@ async fn row08_tls_to_notion_refuses_a_tls_1_0_only_server() {
         String::from_utf8_lossy(&control.stdout).contains("TLSv1.0"),
         "the control handshake did not speak TLS 1.0"
     );
-    let h = Harness::start(Options {
-        api_base_url: Some(format!("https://localhost:{port}")),
-        notion: vec![format!(
-            "extra_ca_file = {:?}",
-            ca_file.display().to_string()
-        )],
-        ..Options::default()
-    })
+    let h = Harness::start(
+        Options {
+            api_base_url: Some(format!("https://localhost:{port}")),
+            ..Options::default()
+        }
+        .set("notion.extra_ca_file", ca_file.display().to_string()),
+    )
     .await;
     let r = h.browser().connect("").await;
     let _ = server.kill();

@@ -94,7 +94,7 @@ async fn raw_store(h: &Harness, store: Store) -> String {
 #[tokio::test]
 async fn row12_tokens_are_sealed_at_rest_and_delivered_once_on_both_stores() {
     for store in Store::BOTH {
-        let h = Harness::start(Options::default().on(store, &[])).await;
+        let h = Harness::start(Options::default().on(store)).await;
         let r = h.browser().connect("?data=acct-1").await;
         assert_eq!(
             r.status(),
@@ -156,13 +156,10 @@ async fn row12_tokens_are_sealed_at_rest_and_delivered_once_on_both_stores() {
 #[tokio::test]
 async fn a_consumer_that_traps_k_times_gets_the_token_on_attempt_k_plus_1() {
     for store in Store::BOTH {
-        let mut o = Options::faulty("consumer", "trap-before-4").on(
-            store,
-            &[
-                "delivery_initial_backoff_ms = 50",
-                "delivery_max_backoff_ms = 200",
-            ],
-        );
+        let mut o = Options::faulty("consumer", "trap-before-4")
+            .on(store)
+            .set("store.delivery_initial_backoff_ms", 50)
+            .set("store.delivery_max_backoff_ms", 200);
         o.api_key = None;
         let h = Harness::start(o).await;
         let r = h.browser().connect("").await;
@@ -187,14 +184,11 @@ async fn a_consumer_that_traps_k_times_gets_the_token_on_attempt_k_plus_1() {
 
 #[tokio::test]
 async fn a_consumer_that_never_accepts_is_dead_lettered_after_n_attempts() {
-    let o = Options::faulty("consumer", "trap").on(
-        Store::Sqlite,
-        &[
-            "delivery_max_attempts = 3",
-            "delivery_initial_backoff_ms = 20",
-            "delivery_max_backoff_ms = 40",
-        ],
-    );
+    let o = Options::faulty("consumer", "trap")
+        .on(Store::Sqlite)
+        .set("store.delivery_max_attempts", 3)
+        .set("store.delivery_initial_backoff_ms", 20)
+        .set("store.delivery_max_backoff_ms", 40);
     let h = Harness::start(o).await;
     assert_eq!(h.browser().connect("").await.status(), 202);
     let vault = h.gateway.vault().clone();
@@ -227,16 +221,34 @@ async fn a_consumer_that_never_accepts_is_dead_lettered_after_n_attempts() {
 
 #[tokio::test]
 async fn a_consumer_that_refuses_for_good_shows_the_error_page_and_parks_the_token() {
-    let h = Harness::start(Options::faulty("consumer", "fatal").on(Store::Sqlite, &[])).await;
+    let h = Harness::start(Options::faulty("consumer", "fatal").on(Store::Sqlite)).await;
     let r = h.browser().connect("").await;
     assert_eq!(r.status(), 500);
     assert_eq!(outbox(h.gateway.vault()).await, "dead=1");
 }
 
 #[tokio::test]
+async fn result_page_and_secrets_a_consumer_quoting_its_token_has_it_scrubbed_before_it_is_stored()
+{
+    let h = Harness::start(Options::faulty("consumer", "quote-token").on(Store::Sqlite)).await;
+    assert_eq!(h.browser().connect("").await.status(), 500);
+    let d = h.deliveries(1).await;
+    let error = d[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("cannot store [redacted]"), "{error}");
+    assert!(
+        !error.contains("CANARY_TOKEN"),
+        "the access token was stored: {error}"
+    );
+    assert!(
+        !error.contains("CANARY_REFRESH"),
+        "the refresh token was stored: {error}"
+    );
+}
+
+#[tokio::test]
 async fn fifty_concurrent_refreshes_make_one_call_to_notion_on_both_stores() {
     for store in Store::BOTH {
-        let h = Harness::start(Options::default().on(store, &[])).await;
+        let h = Harness::start(Options::default().on(store)).await;
         assert_eq!(h.browser().connect("").await.status(), 200);
         let vault = h.gateway.vault();
         let bot = vault.store().connections().await.expect("connections")[0]
@@ -313,7 +325,7 @@ where
 #[tokio::test]
 async fn revoke_and_introspect_go_through_notion_and_tell_the_consumer() {
     for store in Store::BOTH {
-        let h = Harness::start(Options::default().on(store, &[])).await;
+        let h = Harness::start(Options::default().on(store)).await;
         assert_eq!(h.browser().connect("").await.status(), 200);
         let bot = h.gateway.vault().store().connections().await.expect("c")[0]
             .bot_id
@@ -367,7 +379,7 @@ async fn revoke_and_introspect_go_through_notion_and_tell_the_consumer() {
 
 #[tokio::test]
 async fn the_token_api_needs_its_key_and_is_off_by_default() {
-    let h = Harness::start(Options::default().on(Store::Sqlite, &[])).await;
+    let h = Harness::start(Options::default().on(Store::Sqlite)).await;
     let url = h.url("/api/v1/connections");
     let client = reqwest::Client::new();
     assert_eq!(client.get(&url).send().await.expect("r").status(), 401);
@@ -407,7 +419,9 @@ async fn the_token_api_needs_its_key_and_is_off_by_default() {
 
 #[tokio::test]
 async fn pass_through_mode_keeps_no_token_after_delivery() {
-    let mut o = Options::default().on(Store::Sqlite, &["keep_tokens = false"]);
+    let mut o = Options::default()
+        .on(Store::Sqlite)
+        .set("store.keep_tokens", false);
     o.api_key = None;
     let h = Harness::start(o).await;
     assert_eq!(h.browser().connect("").await.status(), 200);
@@ -419,10 +433,10 @@ async fn pass_through_mode_keeps_no_token_after_delivery() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_flows_store_and_deliver_each_token_once() {
-    let mut o = Options::default()
+    let o = Options::default()
         .without_rate_limits()
-        .on(Store::Postgres, &[]);
-    o.plugins = vec!["max_concurrent = 32".into()];
+        .on(Store::Postgres)
+        .set("plugins.max_concurrent", 32);
     let h = Harness::start(o).await;
     let flows = (0..200).map(|i| {
         let b = h.browser();
@@ -443,8 +457,9 @@ async fn two_hundred_concurrent_flows_store_and_deliver_each_token_once() {
 
 #[tokio::test]
 async fn notion_faults_store_nothing_and_count_what_may_be_lost() {
-    let mut o = Options::default().on(Store::Sqlite, &[]);
-    o.notion = vec!["timeout_ms = 500".into()];
+    let o = Options::default()
+        .on(Store::Sqlite)
+        .set("notion.timeout_ms", 500);
     let h = Harness::start(o).await;
     // Answers that rule a token out: recorded as failed.
     let refused = [
@@ -486,7 +501,7 @@ async fn notion_faults_store_nothing_and_count_what_may_be_lost() {
 
 #[tokio::test]
 async fn a_callback_replayed_to_another_instance_on_the_same_store_is_refused_before_notion() {
-    let o = Options::default().on(Store::Postgres, &[]);
+    let o = Options::default().on(Store::Postgres);
     let secret = o.client_secret.clone();
     let h = Harness::start(o).await;
     let browser = h.browser();
@@ -526,8 +541,9 @@ async fn a_callback_replayed_to_another_instance_on_the_same_store_is_refused_be
 async fn a_request_cut_off_mid_exchange_still_stores_and_delivers_the_token() {
     // The request's own deadline passes while Notion is still answering (as
     // when the browser gives up): the hand-off runs on and the token lands.
-    let mut o = Options::default().on(Store::Sqlite, &[]);
-    o.server.push("request_timeout_ms = 300".into());
+    let o = Options::default()
+        .on(Store::Sqlite)
+        .set("server.request_timeout_ms", 300);
     let h = Harness::start(o).await;
     let browser = h.browser();
     let back = browser.approved("").await;
@@ -553,8 +569,8 @@ async fn a_refresh_survives_its_client_hanging_up_after_notion_rotated_the_pair(
     for store in Store::BOTH {
         // The request's deadline passes while Notion is still answering the
         // refresh: the caller is gone, but Notion has rotated the pair.
-        let mut o = Options::default().on(store, &[]);
-        o.server.push("request_timeout_ms = 300".into());
+        let mut o = Options::default().on(store);
+        o.put("server.request_timeout_ms", 300);
         let h = Harness::start(o).await;
         assert_eq!(h.browser().connect("").await.status(), 200);
         let bot = h.gateway.vault().store().connections().await.expect("c")[0]
@@ -623,7 +639,7 @@ async fn a_refresh_survives_its_client_hanging_up_after_notion_rotated_the_pair(
 /// behind the test's back), in a data folder that lives as long as `.0`.
 async fn two_instances(store: Store) -> (tempfile::TempDir, Vault, Vault) {
     let dir = tempfile::tempdir().expect("dir");
-    let o = Options::default().on(store, &[]);
+    let o = Options::default().on(store);
     let text = crate::support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
     let config =
         crate::support::load_config(&text, &o.client_secret, o.api_key.as_deref()).expect("config");

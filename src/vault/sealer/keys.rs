@@ -76,7 +76,10 @@ fn parse(text: &str, source_name: &str) -> Result<Vec<SecretBytes>, VaultError> 
     {
         let key = SecretBytes::decode(item).ok_or_else(|| VaultError::Keys {
             source_name: source_name.to_string(),
-            reason: format!("key {} is not base64 or hex", i + 1),
+            reason: format!(
+                "key {} is neither hex digits only (`openssl rand -hex 32`) nor base64 (`openssl rand -base64 32`)",
+                i + 1
+            ),
         })?;
         if key.expose().len() != KEY_BYTES {
             return Err(VaultError::Keys {

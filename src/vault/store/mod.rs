@@ -145,6 +145,40 @@ impl Store {
         expect!(self.run(op).await?, Changed)
     }
 
+    /// Opens a connect session whose id hashes to `id_hash`, carrying
+    /// `app_data`, open until `expires_at` (Unix ms); `now` is the caller's
+    /// clock, which also forgets sessions that have expired.
+    pub async fn open_session(
+        &self,
+        id_hash: &str,
+        app_data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let op = Op::OpenSession {
+            id_hash: id_hash.to_string(),
+            app_data: app_data.to_string(),
+            expires_at,
+            now,
+        };
+        self.changed(op).await.map(drop)
+    }
+
+    /// Takes the connect session whose id hashes to `id_hash`: its app data
+    /// when it was open at `now`, once (every instance sharing the store
+    /// sees it taken).
+    pub async fn take_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let op = Op::TakeSession {
+            id_hash: id_hash.to_string(),
+            now,
+        };
+        expect!(self.run(op).await?, AppData)
+    }
+
     /// Records that the exchange `id` is about to call Notion. False when it
     /// was recorded before: the state was already used (perhaps at another
     /// instance sharing the store), so its code must not be sent again.

@@ -129,6 +129,16 @@ pub(crate) enum Op {
         old: Vec<u8>,
         new: Vec<u8>,
     },
+    /// Opens a connect session (and forgets the expired ones).
+    OpenSession {
+        id_hash: String,
+        app_data: String,
+        expires_at: i64,
+        now: i64,
+    },
+    /// Takes a connect session: deletes it, giving its app data if it had
+    /// not expired by `now`.
+    TakeSession { id_hash: String, now: i64 },
     // Reads.
     /// Every connection, newest first.
     Connections,
@@ -163,6 +173,8 @@ pub(crate) enum Done {
     Deliveries(Vec<DeliveryRecord>),
     /// `(key, sealed)` pairs.
     Sealed(Vec<(String, Vec<u8>)>),
+    /// A connect session's app data, if it was open.
+    AppData(Option<String>),
 }
 
 impl Op {
@@ -175,6 +187,7 @@ impl Op {
         matches!(
             self,
             Self::Commit(_)
+                | Self::OpenSession { .. }
                 | Self::Reschedule { .. }
                 | Self::MarkRevoked { .. }
                 | Self::Reseal { .. }
@@ -372,6 +385,41 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
             )
             .await?,
         ),
+        Op::OpenSession {
+            id_hash,
+            app_data,
+            expires_at,
+            now,
+        } => {
+            db.execute(
+                "DELETE FROM vault_connect_session WHERE expires_at <= $1",
+                &[(*now).into()],
+            )
+            .await?;
+            changed(
+                db.execute(
+                    "INSERT INTO vault_connect_session (id_hash, app_data, expires_at) VALUES ($1, $2, $3)",
+                    &[id_hash.into(), app_data.into(), (*expires_at).into()],
+                )
+                .await?,
+            )
+        }
+        Op::TakeSession { id_hash, now } => {
+            let rows = db
+                .query(
+                    "DELETE FROM vault_connect_session WHERE id_hash = $1 RETURNING app_data, expires_at",
+                    &[id_hash.into()],
+                )
+                .await?;
+            let mut open = None;
+            for mut r in rows {
+                let (app_data, expires_at) = (r.text(0)?, r.int(1)?);
+                if expires_at > *now {
+                    open = Some(app_data);
+                }
+            }
+            Ok(Done::AppData(open))
+        }
         Op::MarkRevoked { bot_id, now } => changed(
             db.execute(
                 "UPDATE vault_connection SET token = NULL, revoked_at = $1, version = version + 1 WHERE bot_id = $2",

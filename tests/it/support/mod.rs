@@ -3,6 +3,7 @@
 //! the flow over real HTTP.
 
 pub(crate) mod certs;
+pub(crate) mod config;
 pub(crate) mod offline;
 pub(crate) mod process;
 pub(crate) mod receiver;
@@ -13,11 +14,14 @@ use std::time::Duration;
 
 use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::clock::ShiftedClock;
-use notion_oauth_gateway::config::{Config, TlsFiles};
+use notion_oauth_gateway::config::TlsFiles;
 use notion_oauth_gateway::secret::ClientSecret;
 use notion_oauth_gateway::standin::{self, StandIn, StandInConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use config::scheme;
+pub(crate) use config::{config_text, load_config};
 
 /// The repository's root.
 pub(crate) fn repo() -> PathBuf {
@@ -40,12 +44,8 @@ pub(crate) fn component(name: &str) -> PathBuf {
 pub(crate) struct Options {
     pub(crate) consumer: String,
     pub(crate) view: String,
-    /// Extra lines for `[notion]`.
-    pub(crate) notion: Vec<String>,
-    /// Extra lines for `[plugins]`.
-    pub(crate) plugins: Vec<String>,
-    /// Extra tables appended at the end.
-    pub(crate) tail: String,
+    /// The test's own settings, merged over the harness's config (see [`Options::set`]).
+    pub(crate) config: toml::Table,
     /// The client secret (a canary by default).
     pub(crate) client_secret: String,
     /// Where the gateway sends token requests, instead of the stand-in.
@@ -54,8 +54,6 @@ pub(crate) struct Options {
     pub(crate) stand_in_secret: Option<String>,
     /// `[server] base_path`.
     pub(crate) base_path: String,
-    /// Extra lines for `[server]`.
-    pub(crate) server: Vec<String>,
     /// `[plugins] watch`: off unless a test is about reloading.
     pub(crate) watch: bool,
     /// Compile components into one cache shared by every test (and kept
@@ -66,8 +64,6 @@ pub(crate) struct Options {
     pub(crate) gateway_tls: Option<TlsFiles>,
     /// Serve the stand-in over HTTPS with these files (at `https://localhost:PORT`).
     pub(crate) stand_in_tls: Option<TlsFiles>,
-    /// Lines for `[store]` (see [`Store`]).
-    pub(crate) store: Vec<String>,
     /// Turn the token API on with this key (as `TEST_API_KEY`).
     pub(crate) api_key: Option<String>,
 }
@@ -85,14 +81,14 @@ pub(crate) const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 impl Store {
     pub(crate) const BOTH: [Store; 2] = [Store::Sqlite, Store::Postgres];
 
-    /// `[store]` lines for this backend; PostgreSQL gets a fresh schema, so
-    /// tests running at once never see each other's rows.
-    pub(crate) fn lines(self) -> Vec<String> {
+    /// `[store]` settings for this backend; PostgreSQL gets a fresh schema,
+    /// so tests running at once never see each other's rows.
+    pub(crate) fn settings(self) -> Vec<(&'static str, String)> {
         match self {
             Store::Sqlite => Vec::new(),
             Store::Postgres => vec![
-                format!("url = \"{POSTGRES_URL}\""),
-                format!("schema = \"{}\"", fresh_schema()),
+                ("store.url", POSTGRES_URL.to_string()),
+                ("store.schema", fresh_schema()),
             ],
         }
     }
@@ -128,19 +124,15 @@ impl Default for Options {
         Self {
             consumer: "default-consumer".into(),
             view: "default-view".into(),
-            notion: Vec::new(),
-            plugins: vec!["max_concurrent = 16".into()],
-            tail: String::new(),
+            config: toml::Table::new(),
             client_secret: format!("CANARY_SECRET_{}:%x", std::process::id()),
             api_base_url: None,
             stand_in_secret: None,
             base_path: String::new(),
-            server: Vec::new(),
             watch: false,
             shared_cache: true,
             gateway_tls: None,
             stand_in_tls: None,
-            store: Vec::new(),
             api_key: None,
         }
     }
@@ -160,23 +152,32 @@ impl Options {
         }
     }
 
-    /// These options on `store`, with `extra` `[store]` lines and the token API on.
-    pub(crate) fn on(mut self, store: Store, extra: &[&str]) -> Self {
-        self.store = store.lines();
-        self.store.extend(extra.iter().map(|l| l.to_string()));
+    /// These options with the config key at `path` (tables, then the key:
+    /// `"server.rate_limit.per_ip_burst"`) set to `value`.
+    pub(crate) fn set(mut self, path: &str, value: impl Into<toml::Value>) -> Self {
+        self.put(path, value);
+        self
+    }
+
+    /// Sets the config key at `path` to `value` (see [`Options::set`]).
+    pub(crate) fn put(&mut self, path: &str, value: impl Into<toml::Value>) {
+        config::set(&mut self.config, path, value.into());
+    }
+
+    /// These options on `store`, with the token API on.
+    pub(crate) fn on(mut self, store: Store) -> Self {
+        for (path, value) in store.settings() {
+            self.put(path, value);
+        }
         self.api_key = Some(API_KEY.to_string());
         self
     }
 
     /// These options with the flow routes' rate limits off, for tests that
     /// make many requests from one address on purpose.
-    pub(crate) fn without_rate_limits(mut self) -> Self {
-        self.server.extend([
-            "[server.rate_limit]".to_string(),
-            "per_ip_per_minute = 0".to_string(),
-            "global_per_second = 0".to_string(),
-        ]);
-        self
+    pub(crate) fn without_rate_limits(self) -> Self {
+        self.set("server.rate_limit.per_ip_per_minute", 0)
+            .set("server.rate_limit.global_per_second", 0)
     }
 
     /// The `faulty` test component in `role` ("consumer" or "view"),
@@ -187,10 +188,7 @@ impl Options {
             "view" => ("default-consumer", "faulty"),
             other => panic!("no role {other:?}"),
         };
-        Self {
-            tail: format!("[plugins.settings.faulty]\n{role} = \"{mode}\"\n"),
-            ..Self::with_plugins(consumer, view)
-        }
+        Self::with_plugins(consumer, view).set(&format!("plugins.settings.faulty.{role}"), mode)
     }
 }
 
@@ -224,80 +222,6 @@ pub(crate) fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
             .expect("copy component");
     }
     plugins
-}
-
-/// `https` for a server given TLS files, else `http`.
-fn scheme(tls: &Option<TlsFiles>) -> &'static str {
-    if tls.is_some() { "https" } else { "http" }
-}
-
-/// The config text for a harness.
-/// Checks a test config `text` with its secrets in the (stand-in)
-/// environment: `TEST_SECRET` is `secret`, `TEST_API_KEY` is `api_key`.
-pub(crate) fn load_config(
-    text: &str,
-    secret: &str,
-    api_key: Option<&str>,
-) -> Result<Config, String> {
-    let (secret, api_key) = (secret.to_string(), api_key.map(str::to_string));
-    let env = move |name: &str| match name {
-        "TEST_SECRET" => Some(secret.clone()),
-        "TEST_API_KEY" => api_key.clone(),
-        _ => None,
-    };
-    Config::from_toml(text, "gateway.toml", &env).map_err(|e| e.to_string())
-}
-
-pub(crate) fn config_text(o: &Options, dir: &Path, gateway: &str, stand_in: &str) -> String {
-    let (gw_scheme, si_scheme) = (scheme(&o.gateway_tls), scheme(&o.stand_in_tls));
-    let tls_lines = o.gateway_tls.as_ref().map_or(String::new(), |t| {
-        format!(
-            "tls_cert = {:?}\ntls_key = {:?}\n",
-            t.cert.display().to_string(),
-            t.key.display().to_string()
-        )
-    });
-    let mut names = vec![o.consumer.as_str(), o.view.as_str()];
-    names.dedup();
-    let plugins = plugins_dir_with(dir, &names);
-    format!(
-        "[server]\nlisten = \"{listen}\"\ndata_dir = {data:?}\nbase_path = \"{base}\"\n{tls_lines}{server}\n\n\
-         [notion]\nclient_id = \"test-client\"\nclient_secret_env = \"TEST_SECRET\"\n\
-         redirect_uri = \"{gw_scheme}://{gateway}{base}/auth/notion/redirect\"\n\
-         api_base_url = \"{api}\"\nauthorize_url = \"{si_scheme}://{stand_in}/v1/oauth/authorize\"\n{notion}\n\n\
-         [plugins]\ndir = {plugins:?}\nconsumer = \"{consumer}\"\nview = \"{view}\"\nwatch = {watch}\n{cache}{plugin_lines}\n\n{tail}\n",
-        listen = gateway.replace("localhost", "127.0.0.1"),
-        data = dir.join("data").display().to_string(),
-        base = o.base_path,
-        server = o.server.join("\n"),
-        api = o
-            .api_base_url
-            .clone()
-            .unwrap_or_else(|| format!("{si_scheme}://{stand_in}")),
-        notion = o.notion.join("\n"),
-        plugins = plugins.display().to_string(),
-        consumer = o.consumer,
-        view = o.view,
-        plugin_lines = o.plugins.join("\n"),
-        watch = o.watch,
-        cache = if o.shared_cache {
-            format!(
-                "cache_dir = {:?}\n",
-                shared_cache_dir().display().to_string()
-            )
-        } else {
-            String::new()
-        },
-        tail = o.tail,
-    ) + &format!(
-        "\n[store]\n{}\n{}",
-        o.store.join("\n"),
-        if o.api_key.is_some() {
-            "\n[token_api]\nenabled = true\napi_key_env = \"TEST_API_KEY\"\n"
-        } else {
-            ""
-        }
-    )
 }
 
 impl Harness {

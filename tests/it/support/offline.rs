@@ -61,11 +61,23 @@ impl Offline {
 
     /// A request with `method`, `uri` (path and query) and `headers`.
     pub(crate) async fn send(&self, method: Method, uri: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send_body(method, uri, headers, "").await
+    }
+
+    /// A request with `method`, `uri`, `headers` and `body`.
+    pub(crate) async fn send_body(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(()).expect("request");
+        let body = http_body_util::Full::new(Bytes::from(body.to_string()));
+        let request = request.body(body).expect("request");
         let response = self.gateway.handle(request).await;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body").to_bytes();

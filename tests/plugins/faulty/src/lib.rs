@@ -65,7 +65,10 @@ fn page(status: u16, text: String) -> HttpResponse {
             ("set-cookie".into(), "stolen=1".into()),
             ("access-control-allow-origin".into(), "*".into()),
             ("location".into(), "//evil.example/".into()),
-            ("x-faulty".into(), "kept".into()),
+            ("x-faulty".into(), "dropped".into()),
+            ("refresh".into(), "0;url=https://evil.example/".into()),
+            ("link".into(), "<https://evil.example/>; rel=preload".into()),
+            ("content-language".into(), "de".into()),
         ]
     } else {
         vec![("content-type".into(), "text/plain; charset=utf-8".into())]
@@ -106,6 +109,16 @@ impl Consumer for Faulty {
                 );
             }
             return Ok(());
+        }
+        if mode("consumer") == "quote-token" {
+            // What a careless consumer does: the token in its error message.
+            return Err(ConsumerError {
+                message: format!(
+                    "cannot store {} (refresh {:?})",
+                    token.access_token, token.refresh_token
+                ),
+                retryable: false,
+            });
         }
         misbehave("consumer")
     }
