@@ -11,7 +11,9 @@ use crate::certificate::TlsError;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::{DeliveryService, Keeper};
-use crate::http::{App, Body, DocumentError, TlsServer, TokenApi, load_documents, serve};
+use crate::http::{
+    App, Body, DocumentError, Listener, Surface, TlsServer, TokenApi, load_documents, serve,
+};
 use crate::metrics::Metrics;
 use crate::notion::{NotionClient, NotionError};
 use crate::oauth::{Flow, KeyError, load_state_key};
@@ -145,26 +147,55 @@ impl Gateway {
         })
     }
 
-    /// Answers one request (for embedding in another server, and for tests).
+    /// Answers one request as the public listener would (for embedding in
+    /// another server, and for tests).
     pub async fn handle<B: crate::http::RequestBody>(&self, req: Request<B>) -> Response<Body> {
-        self.app.handle(req).await
+        self.app.handle(req, Surface::Public).await
     }
 
-    /// Serves on `listener` (HTTPS when the config names a certificate)
-    /// until `shutdown` completes.
+    /// Answers one request as the listener `surface` would.
+    pub async fn handle_on<B: crate::http::RequestBody>(
+        &self,
+        req: Request<B>,
+        surface: Surface,
+    ) -> Response<Body> {
+        self.app.handle(req, surface).await
+    }
+
+    /// Serves the public routes on `listener` (HTTPS when the config names
+    /// a certificate) until `shutdown` completes.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        let public = Arc::new(Listener {
+            app: self.app.clone(),
+            surface: Surface::Public,
+        });
         serve(
             listener,
-            self.app.clone(),
+            public,
             &self.config.server,
             self.tls.as_deref(),
             shutdown,
         )
         .await
+    }
+
+    /// Serves `/metrics`, the token API and `/healthz` on `listener`, the
+    /// one bound to `[server] admin_listen` (plain HTTP), until `shutdown`
+    /// completes.
+    pub async fn serve_admin(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let admin = Arc::new(Listener {
+            app: self.app.clone(),
+            surface: Surface::Admin,
+        });
+        serve(listener, admin, &self.config.server, None, shutdown).await
     }
 
     /// Loads the TLS certificate and key again now (they are also reloaded

@@ -36,4 +36,4 @@ mod watch;
 
 pub use certificate::TlsError;
 pub use gateway::{Gateway, GatewayError};
-pub use http::{Body, Handler, PeerAddr, RequestBody};
+pub use http::{Body, Handler, PeerAddr, RequestBody, Surface};

@@ -284,7 +284,7 @@ async fn serve(path: &Path) -> anyhow::Result<ExitCode> {
     let Some(config) = load(path) else {
         return Ok(ExitCode::FAILURE);
     };
-    let listen = config.server.listen;
+    let (listen, admin_listen) = (config.server.listen, config.server.admin_listen);
     let gateway = match Gateway::build(config).await {
         Ok(g) => g,
         Err(e) => {
@@ -298,7 +298,31 @@ async fn serve(path: &Path) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
     tracing::info!(address = %listener.local_addr()?, "serving");
-    gateway.serve(listener, shutdown_signal()).await?;
+    let admin = match admin_listen {
+        Some(addr) => {
+            let admin = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (server.admin_listen)"))?;
+            tracing::info!(address = %admin.local_addr()?, "serving metrics and the token API");
+            Some(admin)
+        }
+        None => None,
+    };
+    // One signal stops both listeners.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signalled = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signalled.cancel();
+    });
+    let public = gateway.serve(listener, stop.clone().cancelled_owned());
+    match admin {
+        Some(admin) => {
+            let admin = gateway.serve_admin(admin, stop.clone().cancelled_owned());
+            tokio::try_join!(public, admin)?;
+        }
+        None => public.await?,
+    }
     // Work that must finish once started (a token from Notion, a refresh)
     // is awaited; a second signal stops at once, and the vault's recovery
     // covers what was in flight.

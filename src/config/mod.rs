@@ -32,7 +32,7 @@ pub use notion::{KeySource, NotionConfig, StateMode};
 pub use plugins::{PluginGrants, PluginLimits, PluginLogLevel, PluginsConfig};
 pub use problem::ConfigProblem;
 pub use routes::Routes;
-pub use server::{RateLimitConfig, ServerConfig, TlsFiles};
+pub use server::{ConnectionLimits, RateLimitConfig, ServerConfig, TlsFiles};
 pub use store::{DeliveryConfig, StoreBackend, StoreConfig, VaultKeySource};
 pub use token_api::TokenApiConfig;
 

@@ -19,6 +19,7 @@ pub(super) const MAX_CONNECTIONS: usize = 1_000_000;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub(crate) listen: Option<String>,
+    pub(crate) admin_listen: Option<String>,
     pub(crate) base_path: Option<String>,
     pub(crate) data_dir: Option<String>,
     pub(crate) landing_page: Option<bool>,
@@ -26,6 +27,11 @@ pub(crate) struct RawServer {
     pub(crate) request_timeout_ms: Option<u64>,
     pub(crate) max_header_bytes: Option<usize>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_ip: Option<usize>,
+    pub(crate) idle_timeout_ms: Option<u64>,
+    pub(crate) write_timeout_ms: Option<u64>,
+    pub(crate) max_requests_per_connection: Option<u64>,
+    pub(crate) max_connection_age_ms: Option<u64>,
     pub(crate) tls_cert: Option<String>,
     pub(crate) tls_key: Option<String>,
     pub(crate) trusted_proxies: Option<Vec<String>>,
@@ -47,6 +53,10 @@ pub(crate) struct RawRateLimit {
 pub struct ServerConfig {
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// Where `/metrics` and the token API are served instead of on
+    /// `listen`, so they can stay off the public port (plain HTTP; keep it
+    /// on loopback or a private network).
+    pub admin_listen: Option<SocketAddr>,
     /// A prefix for every route, such as `/oauth` (empty for none).
     pub base_path: String,
     /// Where the gateway keeps its state key and its compiled-plugin cache.
@@ -61,6 +71,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// The most connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// How the connection slots are kept from being held by a few clients.
+    pub connections: ConnectionLimits,
     /// The certificate and key to serve HTTPS with; plain HTTP when none.
     pub tls: Option<TlsFiles>,
     /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client.
@@ -70,6 +82,35 @@ pub struct ServerConfig {
     /// Whether the callback answers `303` to a clean URL where its page is
     /// fetched once, so the code and state leave the address bar.
     pub clean_callback_url: bool,
+}
+
+/// How long and how much one connection may hold a slot, so that a few
+/// clients cannot hold every one (`[server]` keys in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// The most connections one client address (an IPv6 /64) holds at once;
+    /// 0 for no cap. Trusted proxies are not capped (`max_connections_per_ip`).
+    pub per_ip: usize,
+    /// How long a kept-alive connection may wait for its next request (`idle_timeout_ms`).
+    pub idle_timeout: Duration,
+    /// How long one write to a client may wait for it to read (`write_timeout_ms`).
+    pub write_timeout: Duration,
+    /// The most requests one connection serves before it is closed (`max_requests_per_connection`).
+    pub max_requests: u64,
+    /// The longest one connection stays open (`max_connection_age_ms`).
+    pub max_age: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            per_ip: 256,
+            idle_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            max_requests: 1000,
+            max_age: Duration::from_secs(600),
+        }
+    }
 }
 
 /// `[server] tls_cert` and `tls_key`: PEM files, reloaded when they change.
@@ -108,6 +149,7 @@ impl ServerConfig {
     pub fn defaults(listen: SocketAddr) -> Self {
         Self {
             listen,
+            admin_listen: None,
             base_path: String::new(),
             data_dir: PathBuf::from("data"),
             landing_page: false,
@@ -115,6 +157,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
+            connections: ConnectionLimits::default(),
             tls: None,
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
@@ -151,8 +194,12 @@ pub(super) fn check(c: &mut Checker<'_>, s: &RawServer) -> ServerConfig {
         );
     }
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let admin_listen = admin_listen(c, s, listen);
+    let connections = connection_limits(c, s);
     ServerConfig {
         listen,
+        admin_listen,
+        connections,
         base_path,
         data_dir: s
             .data_dir
@@ -177,6 +224,72 @@ pub(super) fn check(c: &mut Checker<'_>, s: &RawServer) -> ServerConfig {
         trusted_proxies: trusted_proxies(c, s.trusted_proxies.as_deref().unwrap_or(&[])),
         rate_limit: rate_limit(c, s.rate_limit.as_ref()),
         clean_callback_url: s.clean_callback_url.unwrap_or(d.clean_callback_url),
+    }
+}
+
+/// `admin_listen`: an address other than `listen`; a warning when it is not
+/// loopback, since the admin listener speaks plain HTTP.
+fn admin_listen(c: &mut Checker<'_>, s: &RawServer, listen: SocketAddr) -> Option<SocketAddr> {
+    let text = s.admin_listen.as_deref()?;
+    let Ok(addr) = text.parse::<SocketAddr>() else {
+        c.error(
+            "server.admin_listen",
+            format!("{text:?} is not an address; write it as IP:PORT, e.g. 127.0.0.1:9100"),
+        );
+        return None;
+    };
+    if addr == listen {
+        c.error(
+            "server.admin_listen",
+            "is the same address as server.listen; give the admin listener a port of its own",
+        );
+        return None;
+    }
+    if !addr.ip().is_loopback() {
+        c.warn(
+            "server.admin_listen",
+            format!("{addr} is not a loopback address, and the admin listener speaks plain HTTP (token API keys and tokens cross it); keep it on a private network"),
+        );
+    }
+    Some(addr)
+}
+
+/// The keys of [`ConnectionLimits`].
+fn connection_limits(c: &mut Checker<'_>, s: &RawServer) -> ConnectionLimits {
+    let d = ConnectionLimits::default();
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let per_ip = s.max_connections_per_ip.unwrap_or(d.per_ip);
+    if per_ip > MAX_CONNECTIONS {
+        c.error(
+            "server.max_connections_per_ip",
+            format!("must be at most {MAX_CONNECTIONS} (0 for no cap), got {per_ip}"),
+        );
+    }
+    let max_requests = s.max_requests_per_connection.unwrap_or(d.max_requests);
+    if max_requests == 0 {
+        c.error("server.max_requests_per_connection", "must be at least 1");
+    }
+    ConnectionLimits {
+        per_ip,
+        idle_timeout: c.duration_ms(
+            "server.idle_timeout_ms",
+            s.idle_timeout_ms,
+            ms(d.idle_timeout),
+            3_600_000,
+        ),
+        write_timeout: c.duration_ms(
+            "server.write_timeout_ms",
+            s.write_timeout_ms,
+            ms(d.write_timeout),
+            3_600_000,
+        ),
+        max_requests,
+        max_age: c.duration_ms(
+            "server.max_connection_age_ms",
+            s.max_connection_age_ms,
+            ms(d.max_age),
+            86_400_000,
+        ),
     }
 }
 

@@ -19,7 +19,7 @@ use super::rate_limit::{Limits, retry_after_secs};
 use super::request_body::RequestBody;
 use super::response::{self, Body};
 use super::result_pages::ResultPages;
-use super::route::{Route, Routes};
+use super::route::{Route, Routes, Surface};
 use super::server::PeerAddr;
 use super::token_api::TokenApi;
 use crate::config::Config;
@@ -88,13 +88,17 @@ impl App {
 
     /// Answers one request; never fails. Only the token API's connect
     /// sessions read a body (a small JSON object, bounded).
-    pub(crate) async fn handle<B: RequestBody>(&self, req: Request<B>) -> Response<Body> {
+    pub(crate) async fn handle<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        surface: Surface,
+    ) -> Response<Body> {
         let request_id = new_request_id();
         let started = Instant::now();
         let (req, body) = req.into_parts();
         let routed = tokio::time::timeout(
             self.config.server.request_timeout,
-            self.route(&req, body, &request_id),
+            self.route(&req, body, surface, &request_id),
         )
         .await;
         let (mut response, no_store) = routed.unwrap_or_else(|_| {
@@ -118,8 +122,14 @@ impl App {
     }
 
     /// Runs the handler of the request's route.
-    async fn route<B: RequestBody>(&self, req: &Parts, body: B, request_id: &str) -> Answer {
-        let route = self.routes.resolve(&req.method, req.uri.path());
+    async fn route<B: RequestBody>(
+        &self,
+        req: &Parts,
+        body: B,
+        surface: Surface,
+        request_id: &str,
+    ) -> Answer {
+        let route = self.routes.resolve(&req.method, req.uri.path(), surface);
         if matches!(route, Route::Start | Route::Callback)
             && let Some(refused) = self.limited(req, request_id)
         {
@@ -260,12 +270,20 @@ impl App {
     }
 }
 
-impl super::server::Handler for App {
+/// The app as one listener serves it.
+pub(crate) struct Listener {
+    /// The app.
+    pub(crate) app: Arc<App>,
+    /// Which listener this is.
+    pub(crate) surface: Surface,
+}
+
+impl super::server::Handler for Listener {
     fn handle(
         &self,
         req: Request<hyper::body::Incoming>,
     ) -> impl std::future::Future<Output = Response<Body>> + Send {
-        App::handle(self, req)
+        self.app.handle(req, self.surface)
     }
 }
 

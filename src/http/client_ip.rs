@@ -4,6 +4,11 @@
 //! then is `X-Forwarded-For` read, right to left, skipping trusted hops. A
 //! client cannot forge its way past the limits with the header, because an
 //! untrusted peer's header is never read.
+//!
+//! Addresses are canonical before they are compared or keyed: an IPv4 peer
+//! of a dual-stack listener arrives as `::ffff:a.b.c.d` and is taken as
+//! `a.b.c.d`, so IPv4 `trusted_proxies` match it. A hop may carry a port
+//! (`1.2.3.4:5678`, `[2001:db8::1]:443`), as some proxies write it.
 
 use std::net::IpAddr;
 
@@ -17,7 +22,7 @@ pub(crate) fn client_ip(
     peer: Option<IpAddr>,
     trusted: &[IpNet],
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
@@ -31,14 +36,22 @@ pub(crate) fn client_ip(
         .collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) if is_trusted(&ip) => client = ip,
-            Ok(ip) => return Some(ip),
+        match hop_address(hop) {
+            Some(ip) if is_trusted(&ip) => client = ip,
+            Some(ip) => return Some(ip),
             // A hop the trusted proxy could not vouch for: stop at the last good one.
-            Err(_) => break,
+            None => break,
         }
     }
     Some(client)
+}
+
+/// A forwarded hop's address, with or without a port, canonical.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -67,6 +80,37 @@ mod tests {
             Some(ip("9.9.9.9"))
         );
         assert_eq!(client_ip(&h, None, &trusted), None);
+    }
+
+    #[test]
+    fn dual_stack_ipv4_peers_are_canonical_and_forwarded_hops_may_carry_ports() {
+        let trusted = ["10.0.0.0/8".parse().expect("net")];
+        let h = headers(&["1.2.3.4:5678"]);
+        assert_eq!(
+            client_ip(&h, Some(ip("::ffff:10.0.0.1")), &trusted),
+            Some(ip("1.2.3.4")),
+            "a mapped IPv4 proxy is trusted, and the hop's port is dropped"
+        );
+        assert_eq!(
+            client_ip(&headers(&[]), Some(ip("::ffff:9.9.9.9")), &[]),
+            Some(ip("9.9.9.9"))
+        );
+        assert_eq!(
+            client_ip(
+                &headers(&["[2001:db8::1]:443"]),
+                Some(ip("10.0.0.1")),
+                &trusted
+            ),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            client_ip(
+                &headers(&["::ffff:1.2.3.4"]),
+                Some(ip("10.0.0.1")),
+                &trusted
+            ),
+            Some(ip("1.2.3.4"))
+        );
     }
 
     #[test]

@@ -10,11 +10,13 @@
 
 mod app;
 mod client_ip;
+mod connection;
 mod documents;
 mod headers;
 mod landing;
 mod local_path;
 mod outcome;
+mod per_ip;
 mod rate_limit;
 mod request_body;
 mod response;
@@ -24,10 +26,11 @@ mod server;
 mod tls;
 mod token_api;
 
-pub(crate) use app::App;
+pub(crate) use app::{App, Listener};
 pub(crate) use documents::{DocumentError, load_documents};
 pub use request_body::RequestBody;
 pub use response::Body;
+pub use route::Surface;
 pub(crate) use server::serve;
 pub use server::{Handler, PeerAddr};
 pub(crate) use tls::TlsServer;

@@ -75,10 +75,12 @@ impl Limits {
     }
 }
 
-/// The key an address is counted under: itself, or its /64 for IPv6.
-fn key_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
+/// The key an address is counted under: itself, or its /64 for IPv6. An
+/// IPv4 peer of a dual-stack listener (`::ffff:a.b.c.d`) is its IPv4
+/// address, not one /64 shared by every IPv4 client.
+pub(crate) fn key_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        ip @ IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {
             let mut octets = v6.octets();
             octets[8..].fill(0);
@@ -126,6 +128,24 @@ mod tests {
         let g = limits(0, 0, 2);
         assert!(g.check(None).is_ok() && g.check(None).is_ok());
         assert!(g.check(Some("192.0.2.9".parse().expect("ip"))).is_err());
+    }
+
+    #[test]
+    fn dual_stack_ipv4_clients_each_get_their_own_budget() {
+        let l = limits(60, 1, 0);
+        assert!(
+            l.check(Some("::ffff:192.0.2.1".parse().expect("ip")))
+                .is_ok()
+        );
+        assert!(
+            l.check(Some("::ffff:192.0.2.2".parse().expect("ip")))
+                .is_ok(),
+            "another IPv4 client is not in the first one's /64"
+        );
+        assert!(
+            l.check(Some("192.0.2.1".parse().expect("ip"))).is_err(),
+            "the same client"
+        );
     }
 
     #[test]

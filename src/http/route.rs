@@ -55,6 +55,17 @@ pub(crate) enum ApiRoute<'a> {
     NotFound,
 }
 
+/// Which listener a request came in on. With `[server] admin_listen` set,
+/// `/metrics` and the token API are the admin listener's alone, and it
+/// serves nothing of the flow; without it, the one listener serves all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// `[server] listen`.
+    Public,
+    /// `[server] admin_listen`.
+    Admin,
+}
+
 /// The gateway's routes, as configured, ready to resolve requests.
 #[derive(Debug)]
 pub(super) struct Routes {
@@ -69,6 +80,8 @@ pub(super) struct Routes {
     documents: HashMap<String, Document>,
     /// The token API's prefix, when the API is on.
     api: Option<String>,
+    /// Whether an admin listener of its own serves metrics and the API.
+    admin_apart: bool,
 }
 
 impl Routes {
@@ -91,6 +104,7 @@ impl Routes {
                 .map(|d| (d.route.clone(), d))
                 .collect(),
             api: api.then(|| r.api.clone()),
+            admin_apart: config.server.admin_listen.is_some(),
         }
     }
 
@@ -99,8 +113,29 @@ impl Routes {
         format!("{}{id}", self.result_prefix)
     }
 
-    /// The route of a request for `path` with `method`.
-    pub(super) fn resolve<'a>(&'a self, method: &Method, path: &'a str) -> Route<'a> {
+    /// The route of a request for `path` with `method` that came in on
+    /// `surface`.
+    pub(super) fn resolve<'a>(
+        &'a self,
+        method: &Method,
+        path: &'a str,
+        surface: Surface,
+    ) -> Route<'a> {
+        let route = self.resolve_any(method, path);
+        if !self.admin_apart {
+            return route;
+        }
+        let admin_only = matches!(route, Route::Metrics | Route::Api(_));
+        let both = matches!(route, Route::Health);
+        match surface {
+            Surface::Public if admin_only => Route::NotFound,
+            Surface::Admin if !admin_only && !both => Route::NotFound,
+            _ => route,
+        }
+    }
+
+    /// The route of a request for `path` with `method`, on any listener.
+    fn resolve_any<'a>(&'a self, method: &Method, path: &'a str) -> Route<'a> {
         if let Some(rest) = self.api.as_deref().and_then(|p| under(path, p)) {
             return Route::Api(api_route(method, rest));
         }

@@ -1,9 +1,9 @@
 //! The accept loop: HTTP/1.1, over TLS when a certificate is configured, with
 //! a timeout on the TLS handshake and on reading the request head
-//! (slow-loris), a cap on the head's size, a cap on open connections, and a
-//! graceful stop. Each request carries its peer's address ([`PeerAddr`]).
+//! (slow-loris), a cap on the head's size, a cap on open connections and on
+//! those of one address, and a graceful stop. How long each connection may
+//! hold its slot is [`super::connection`]'s.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +12,14 @@ use std::time::Duration;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1::Builder;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use super::connection::Connection;
+use super::per_ip::PerIp;
 use super::response::Body;
 use super::tls::TlsServer;
 use crate::config::ServerConfig;
@@ -48,7 +49,9 @@ pub(crate) async fn serve<H: Handler>(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(server.max_connections));
-    let graceful = GracefulShutdown::new();
+    let per_ip = PerIp::new(server.connections.per_ip, &server.trusted_proxies);
+    let stop = CancellationToken::new();
+    let open = TaskTracker::new();
     let mut builder = Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -76,16 +79,23 @@ pub(crate) async fn serve<H: Handler>(
                 }
             },
         };
+        // Over its address's share: closed at once, the slot kept for others.
+        let Some(held) = per_ip.hold(peer.ip()) else {
+            tracing::debug!(peer = %peer.ip(), "refused a connection: its address holds server.max_connections_per_ip");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             handler: handler.clone(),
             builder: builder.clone(),
-            watcher: graceful.watcher(),
             peer,
+            limits: server.connections,
+            stop: stop.clone(),
+            _held: held,
         };
         match tls {
             None => {
-                tokio::spawn(async move {
+                open.spawn(async move {
                     connection.run(stream).await;
                     drop(permit);
                 });
@@ -94,7 +104,7 @@ pub(crate) async fn serve<H: Handler>(
                 // The handshake is bounded like the request head (slow-loris).
                 let accept = tls.acceptor().accept(stream);
                 let timeout = server.header_read_timeout;
-                tokio::spawn(async move {
+                open.spawn(async move {
                     match tokio::time::timeout(timeout, accept).await {
                         Ok(Ok(stream)) => connection.run(stream).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
@@ -105,50 +115,11 @@ pub(crate) async fn serve<H: Handler>(
             }
         }
     }
+    stop.cancel();
+    open.close();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = open.wait() => {}
         () = tokio::time::sleep(DRAIN) => tracing::warn!("stopped with connections still open after {DRAIN:?}"),
     }
     Ok(())
-}
-
-/// One accepted connection, to be served on its own task.
-struct Connection<H> {
-    handler: Arc<H>,
-    builder: Builder,
-    watcher: Watcher,
-    peer: SocketAddr,
-}
-
-impl<H: Handler> Connection<H> {
-    /// Serves HTTP/1.1 on the stream (plain or TLS) until it closes.
-    async fn run<I>(self, io: I)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let service = service(self.handler, self.peer);
-        let connection = self
-            .watcher
-            .watch(self.builder.serve_connection(TokioIo::new(io), service));
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "connection ended with an error");
-        }
-    }
-}
-
-/// The hyper service for one connection: tags each request with its peer.
-fn service<H: Handler>(
-    handler: Arc<H>,
-    peer: SocketAddr,
-) -> impl hyper::service::Service<
-    Request<Incoming>,
-    Response = Response<Body>,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
-> + Clone {
-    service_fn(move |mut req: Request<Incoming>| {
-        let handler = handler.clone();
-        req.extensions_mut().insert(PeerAddr(peer));
-        async move { Ok::<_, Infallible>(handler.handle(req).await) }
-    })
 }

@@ -414,6 +414,25 @@ impl Flow {
         state: Option<&StateInfo>,
         request_id: &str,
     ) -> Shown {
+        // A request refused before its state was checked is anyone's to
+        // send: its pages get a bounded share of the plugin slots, and past
+        // it the gateway's own page answers.
+        let _share = match state {
+            Some(_) => None,
+            None => match self.plugins.refusal_share() {
+                Some(share) => Some(share),
+                None => {
+                    tracing::debug!(
+                        request_id,
+                        "refusal pages hold their share of plugin slots: the gateway's own page answers"
+                    );
+                    return Shown {
+                        outcome: Outcome::Failed(info),
+                        view: None,
+                    };
+                }
+            },
+        };
         let page = self
             .plugins
             .view()

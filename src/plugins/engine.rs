@@ -22,6 +22,10 @@ pub struct PluginEngine {
     engine: Engine,
     _ticker: Arc<Ticker>,
     slots: Arc<Semaphore>,
+    /// The share of slots that pages for refused requests (those refused
+    /// before their state was checked) may hold, so a flood of forged
+    /// callbacks cannot starve deliveries.
+    refusals: Arc<Semaphore>,
     max_concurrent: u32,
 }
 
@@ -43,6 +47,11 @@ impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// The slots refused requests' pages may hold at once: a quarter, at least one.
+fn refusal_share(max_concurrent: u32) -> usize {
+    (max_concurrent as usize / 4).max(1)
 }
 
 /// How much of each pooled memory and table stays resident between
@@ -100,6 +109,7 @@ impl PluginEngine {
             engine,
             _ticker: Arc::new(Ticker { stop }),
             slots: Arc::new(Semaphore::new(n as usize)),
+            refusals: Arc::new(Semaphore::new(refusal_share(n))),
             max_concurrent: n,
         })
     }
@@ -107,6 +117,12 @@ impl PluginEngine {
     /// The wasmtime engine.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// A place among the slots refused requests' pages may use, if one is
+    /// free now (it is never waited for: the host's own page answers).
+    pub(crate) fn refusal_share(&self) -> Option<OwnedSemaphorePermit> {
+        self.refusals.clone().try_acquire_owned().ok()
     }
 
     /// Waits for a free instance slot; the slot is held until the permit drops.

@@ -162,6 +162,12 @@ impl Plugins {
         self.view.load_full()
     }
 
+    /// A place for one refused request's page among the quarter of plugin
+    /// slots such pages may hold, if one is free now.
+    pub fn refusal_share(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.loader.engine.refusal_share()
+    }
+
     /// The loader these plugins came from.
     pub(crate) fn loader(&self) -> &Loader {
         &self.loader

@@ -89,7 +89,12 @@ impl StandIn {
         let addr = listener
             .local_addr()
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
-        serve(listener, self, &ServerConfig::defaults(addr), tls, shutdown).await
+        // Like Notion's API, it serves one client (the gateway) on many
+        // connections, and keeps idle ones longer than the gateway's pool does.
+        let mut config = ServerConfig::defaults(addr);
+        config.connections.per_ip = 0;
+        config.connections.idle_timeout = std::time::Duration::from_secs(120);
+        serve(listener, self, &config, tls, shutdown).await
     }
 
     /// Queues a fault for the next token request that has none.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Harness, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 fn addr(h: &Harness) -> String {
     h.gateway_url.trim_start_matches("http://").to_string()
@@ -89,7 +89,12 @@ async fn row18_a_body_on_a_get_is_ignored() {
 #[tokio::test]
 async fn row19_500_slow_drip_connections_do_not_stop_normal_requests() {
     let _ = rlimit::increase_nofile_limit(4096);
-    let h = Harness::start(Options::default().set("server.header_read_timeout_ms", 2000)).await;
+    // Every drip from one address: the cap per address is off, so that
+    // the header-read timeout is what cuts them.
+    let o = Options::default()
+        .set("server.header_read_timeout_ms", 2000)
+        .set("server.max_connections_per_ip", 0);
+    let h = Harness::start(o).await;
     let mut drips = Vec::new();
     for _ in 0..500 {
         let mut s = TcpStream::connect(addr(&h)).await.expect("connect");
@@ -168,4 +173,193 @@ async fn row05_10_000_callbacks_with_bad_state_make_no_call_to_notion() {
     assert_eq!(h.stand_in.token_requests(), 0);
     assert_serving(&h).await;
     eprintln!("10,000 forged callbacks refused in {elapsed:?}");
+}
+
+/// A connection to the gateway from the loopback address `from`.
+async fn connect_from(h: &Harness, from: [u8; 4]) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind((std::net::Ipv4Addr::from(from), 0).into())?;
+    socket.connect(addr(h).parse().expect("addr")).await
+}
+
+/// `GET /healthz` from `from`, on a fresh connection: how long the answer took.
+async fn healthz_from(h: &Harness, from: [u8; 4]) -> Duration {
+    let started = Instant::now();
+    let mut s = connect_from(h, from).await.expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "answered within 5 s");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn slots_one_address_holding_1100_connections_does_not_keep_another_address_out() {
+    let _ = rlimit::increase_nofile_limit(8192);
+    let h = Harness::start(Options::default()).await;
+    let mut held = Vec::new();
+    for _ in 0..1100 {
+        let Ok(mut s) = connect_from(&h, [127, 0, 0, 2]).await else {
+            continue;
+        };
+        let _ = s
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await;
+        held.push(s);
+    }
+    // Each kept-alive connection keeps asking, as an attacker's would.
+    let mut answered = 0;
+    for s in &mut held {
+        let mut buf = [0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(20), s.read(&mut buf)).await
+            && n > 0
+        {
+            answered += 1;
+        }
+    }
+    assert!(
+        answered <= 256,
+        "one address is served on at most its share of connections, got {answered}"
+    );
+    let took = healthz_from(&h, [127, 0, 0, 3]).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "another address waited {took:?}"
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn slots_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    let h = Harness::start(Options::default().set("server.idle_timeout_ms", 300)).await;
+    let mut s = connect_from(&h, [127, 0, 0, 4]).await.expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.expect("answer");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "closed by the gateway, not still open after 5 s"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn slots_a_connection_is_closed_after_its_request_cap() {
+    let h = Harness::start(Options::default().set("server.max_requests_per_connection", 3)).await;
+    let mut s = connect_from(&h, [127, 0, 0, 5]).await.expect("connect");
+    let request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".repeat(5);
+    s.write_all(&request).await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "closed within 5 s");
+    let answers = String::from_utf8_lossy(&answer)
+        .matches("HTTP/1.1 200")
+        .count();
+    assert_eq!(answers, 3, "served {answers} of 5 pipelined requests");
+}
+
+#[tokio::test]
+async fn slots_a_client_that_never_reads_is_cut_off_by_the_write_timeout() {
+    let o = Options::default()
+        .set("server.write_timeout_ms", 300)
+        .set("server.max_requests_per_connection", 10_000_000);
+    let h = Harness::start(o).await;
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small buffer");
+    socket
+        .bind((std::net::Ipv4Addr::new(127, 0, 0, 6), 0).into())
+        .expect("bind");
+    let mut s = socket
+        .connect(addr(&h).parse().expect("addr"))
+        .await
+        .expect("connect");
+    // Pipelined requests, none of the answers read: the gateway's writes
+    // stall once the buffers are full, and the write timeout ends it.
+    let burst = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".repeat(200);
+    let started = Instant::now();
+    let mut cut = false;
+    while started.elapsed() < Duration::from_secs(15) {
+        match tokio::time::timeout(Duration::from_secs(2), s.write_all(&burst)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                cut = true;
+                break;
+            }
+            // Our own writes stall too once the gateway stops reading.
+            Err(_) => {}
+        }
+    }
+    assert!(
+        cut,
+        "the connection was still open after {:?}",
+        started.elapsed()
+    );
+    assert!(healthz_from(&h, [127, 0, 0, 7]).await < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn slots_a_flood_of_forged_callbacks_holds_only_its_share_of_plugin_slots() {
+    // Every view call spins to its 3 s deadline, so a refused callback
+    // that gets a plugin slot holds it that long.
+    let o = Options::faulty("view", "loop")
+        .without_rate_limits()
+        .set("plugins.max_concurrent", 4)
+        .set("plugins.deadline_ms", 3000);
+    let h = Harness::start(o).await;
+    let flood: Vec<_> = (0..8)
+        .map(|i| {
+            let b = h.browser();
+            let url = h.url(&format!("/auth/notion/redirect?code=c{i}&state=forged{i}"));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let status = b.get_once(&url).await.status();
+                (status, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A real flow meanwhile: its token reaches the consumer without waiting
+    // for the flood's view calls to end.
+    let b = h.browser();
+    let back = b.approved("").await;
+    let started = Instant::now();
+    let flow = tokio::spawn(async move { b.get(&back).await.status() });
+    let vault = h.gateway.vault().clone();
+    while vault.store().outbox_counts().await.expect("outbox") != vec![("delivered".to_string(), 1)]
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the delivery waited behind the flood"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut answers = Vec::new();
+    for answer in flood {
+        answers.push(answer.await.expect("flood"));
+    }
+    let quick = answers
+        .iter()
+        .filter(|(status, took)| *status == 400 && *took < Duration::from_secs(1))
+        .count();
+    assert!(
+        quick >= 7,
+        "past its share the host's own page answers at once: {answers:?}"
+    );
+    let _ = flow.await;
 }

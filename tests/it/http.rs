@@ -212,3 +212,48 @@ async fn row18_oversized_headers_and_queries_are_refused_and_the_gateway_stays_u
     assert_eq!(r.status(), 400);
     assert_eq!(b.get(&h.url("/healthz")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn result_page_and_secrets_metrics_and_the_token_api_can_live_on_the_admin_listener_only() {
+    let o = Options {
+        api_key: Some(crate::support::API_KEY.into()),
+        admin_listener: true,
+        ..Options::default()
+    };
+    let h = crate::support::Harness::start(o).await;
+    let admin = h.admin_url.clone().expect("admin listener");
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(crate::support::API_KEY)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(get(h.url("/metrics")).await, 404, "off the public port");
+    assert_eq!(
+        get(h.url("/api/v1/connections")).await,
+        404,
+        "off the public port"
+    );
+    assert_eq!(get(h.url("/healthz")).await, 200);
+    assert_eq!(get(format!("{admin}/metrics")).await, 200);
+    assert_eq!(get(format!("{admin}/api/v1/connections")).await, 200);
+    assert_eq!(get(format!("{admin}/healthz")).await, 200);
+    assert_eq!(
+        get(format!("{admin}/auth/notion/start")).await,
+        404,
+        "the flow is the public port's"
+    );
+    assert_eq!(
+        h.browser().connect("").await.status(),
+        200,
+        "the flow still works"
+    );
+}

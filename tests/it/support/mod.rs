@@ -66,6 +66,9 @@ pub(crate) struct Options {
     pub(crate) stand_in_tls: Option<TlsFiles>,
     /// Turn the token API on with this key (as `TEST_API_KEY`).
     pub(crate) api_key: Option<String>,
+    /// Serve metrics and the token API on an admin listener of their own
+    /// (`[server] admin_listen`, at [`Harness::admin_url`]).
+    pub(crate) admin_listener: bool,
 }
 
 /// The vault's two backends, for tests that must pass on both.
@@ -134,6 +137,7 @@ impl Default for Options {
             gateway_tls: None,
             stand_in_tls: None,
             api_key: None,
+            admin_listener: false,
         }
     }
 }
@@ -202,6 +206,8 @@ pub(crate) struct Harness {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) config_path: PathBuf,
     pub(crate) gateway: Gateway,
+    /// The admin listener's URL, when [`Options::admin_listener`] is on.
+    pub(crate) admin_url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -263,6 +269,15 @@ impl Harness {
         .expect("stand-in");
         let stand_in_host = host(&o.stand_in_tls, stand_in_addr);
         let stand_in_url = format!("{}://{stand_in_host}", scheme(&o.stand_in_tls));
+        let admin = match o.admin_listener {
+            true => Some(TcpListener::bind("127.0.0.1:0").await.expect("bind admin")),
+            false => None,
+        };
+        let admin_addr = admin.as_ref().map(|l| l.local_addr().expect("admin addr"));
+        let mut o = o;
+        if let Some(addr) = admin_addr {
+            o.put("server.admin_listen", addr.to_string());
+        }
         let text = config_text(&o, dir.path(), &gateway, &stand_in_host);
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, &text).expect("write config");
@@ -274,11 +289,27 @@ impl Harness {
         let (stop, stopped) = oneshot::channel::<()>();
         let gateway = gw.clone();
         tokio::spawn(async move {
-            let _ = gw
-                .serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            match admin {
+                Some(admin) => {
+                    let (public, admin_stop) = tokio::sync::oneshot::channel::<()>();
+                    let admin_gw = gw.clone();
+                    tokio::spawn(async move {
+                        let _ = admin_gw
+                            .serve_admin(admin, async {
+                                let _ = admin_stop.await;
+                            })
+                            .await;
+                    });
+                    let _ = gw.serve(listener, stopped).await;
+                    drop(public);
+                }
+                None => {
+                    let _ = gw.serve(listener, stopped).await;
+                }
+            }
         });
         Ok(Harness {
             stand_in,
@@ -289,6 +320,7 @@ impl Harness {
             dir,
             config_path,
             gateway,
+            admin_url: admin_addr.map(|a| format!("http://{a}")),
             stop: Some(stop),
         })
     }
