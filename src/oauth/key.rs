@@ -1,11 +1,6 @@
 //! The key that signs states: given in the environment, or kept in a file
 //! that the gateway creates (owner-only) on first start.
 
-use std::io::Write;
-use std::path::Path;
-
-use base64::Engine as _;
-
 use crate::config::KeySource;
 use crate::secret::{Secret, SecretBytes};
 
@@ -37,18 +32,18 @@ pub fn load_state_key(source: &KeySource) -> Result<SecretBytes, KeyError> {
             decode(text).ok_or_else(|| KeyError::Malformed("notion.state_key_env".into()))
         }
         KeySource::File(path) => {
-            let file_error = |e: std::io::Error| KeyError::File {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            };
-            match std::fs::read_to_string(path) {
-                Ok(text) => decode(&Secret::new(text.trim().to_string()))
-                    .ok_or_else(|| KeyError::Malformed(path.display().to_string())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    create(path).map_err(file_error)
-                }
-                Err(e) => Err(file_error(e)),
+            let (text, created) =
+                crate::data_dir::read_or_create(path, crate::data_dir::new_key_text).map_err(
+                    |e| KeyError::File {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    },
+                )?;
+            if created {
+                tracing::info!(path = %path.display(), "created a new state-signing key");
             }
+            decode(&Secret::new(text.trim().to_string()))
+                .ok_or_else(|| KeyError::Malformed(path.display().to_string()))
         }
     }
 }
@@ -57,34 +52,10 @@ fn decode(text: &Secret) -> Option<SecretBytes> {
     SecretBytes::decode(text.expose()).filter(|key| key.expose().len() >= MIN_KEY_BYTES)
 }
 
-/// Writes a fresh random key, owner-only, without replacing a file another
-/// process created meanwhile.
-fn create(path: &Path) -> std::io::Result<SecretBytes> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::data_dir::create_private(dir)?;
-    }
-    let key: [u8; 32] = rand::random();
-    match crate::data_dir::create_new_private(path) {
-        Ok(mut file) => {
-            let encoded =
-                zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key));
-            file.write_all(encoded.as_bytes())?;
-            file.sync_all()?;
-            tracing::info!(path = %path.display(), "created a new state-signing key");
-            Ok(SecretBytes::new(key.to_vec()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(path)?;
-            decode(&Secret::new(text.trim().to_string())).ok_or_else(|| {
-                std::io::Error::other("the key file another process wrote is malformed")
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     #[test]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::{Instance, InstancePre};
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
+
+use super::limiter::CallLimiter;
 
 use super::bindings::{ConsumerIndices, ViewIndices};
 use super::cache::{CompileCache, sha256_hex};
@@ -159,7 +161,23 @@ impl LoadedPlugin {
     /// Instantiates once and resolves every export with its types, so a
     /// component built against another WIT fails now, not on a user's request.
     async fn probe(&mut self) -> Result<(), PluginError> {
-        let (mut store, instance) = self.instantiate("load-check").await?;
+        // Instantiation runs the component's start code, which the epoch
+        // deadline stops only while it computes: one waiting on a host
+        // future would hang the start-up or the reload watcher unbounded.
+        let deadline = self.limits.deadline;
+        let instantiated = tokio::time::timeout(deadline, self.instantiate("load-check")).await;
+        let Ok(instantiated) = instantiated else {
+            return Err(PluginError::of(
+                &*self.context.name,
+                PluginFailure::Invalid {
+                    reason: format!(
+                        "did not finish instantiating within its deadline ({} ms) at load; its start code must not wait",
+                        deadline.as_millis()
+                    ),
+                },
+            ));
+        };
+        let (mut store, instance) = instantiated?;
         let mismatch = |role: Role, e: wasmtime::Error| {
             PluginError::of(
                 &*self.context.name,
@@ -190,13 +208,8 @@ impl LoadedPlugin {
         &self,
         request_id: &str,
     ) -> Result<(Store<InstanceData>, Instance), PluginError> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX))
-            .instances(64)
-            .tables(64)
-            .memories(16)
-            .table_elements(100_000)
-            .build();
+        let limits =
+            CallLimiter::new(usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX));
         let slot = self.engine.slot().await;
         let deadline = Instant::now() + self.limits.deadline;
         let state = InstanceData::new(

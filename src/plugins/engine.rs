@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::error::PluginError;
+use super::limiter::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES};
 use crate::config::PluginsConfig;
 
 /// How often the epoch advances; a deadline is enforced to within about this.
@@ -70,18 +71,23 @@ impl PluginEngine {
             .unwrap_or(config.default_limits.memory_bytes);
         let n = config.max_concurrent;
         let mut pool = PoolingAllocationConfig::default();
+        // Each of the `n` slots holds exactly what one call may take (see
+        // `limiter`), and a component needing more is refused when it is
+        // compiled, so a call never finds the pool drained by another: past
+        // `n` calls wait for a slot, they never fail.
+        let per_call = |max: usize| n.saturating_mul(u32::try_from(max).unwrap_or(u32::MAX));
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(16))
-            .total_memories(n.saturating_mul(4))
-            .total_tables(n.saturating_mul(16))
+            .total_core_instances(per_call(MAX_INSTANCES))
+            .total_memories(per_call(MAX_MEMORIES))
+            .total_tables(per_call(MAX_TABLES))
             .total_stacks(n)
             .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
-            .max_memories_per_component(16)
-            .max_tables_per_component(64)
-            .max_core_instances_per_component(64)
+            .max_memories_per_component(MAX_MEMORIES as u32)
+            .max_tables_per_component(MAX_TABLES as u32)
+            .max_core_instances_per_component(MAX_INSTANCES as u32)
             .max_component_instance_size(4 << 20)
             .max_core_instance_size(4 << 20)
-            .table_elements(100_000)
+            .table_elements(MAX_TABLE_ELEMENTS)
             // Reset the first pages of a finished instance's memories and
             // tables in place instead of returning them to the kernel: an
             // madvise costs a TLB shootdown on every core and the next

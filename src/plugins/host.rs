@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::Engine;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Engine, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
@@ -18,7 +18,20 @@ use super::capability::http::PluginHttp;
 use super::capability::keyvalue::{KeyValueAccess, KeyValueView};
 use super::capability::logging::PluginLog;
 use super::capability::{config, http, keyvalue, logging};
+use super::limiter::CallLimiter;
 use crate::config::{PluginGrants, PluginLogLevel};
+
+/// The most host resources (streams, fields, requests, pollables, ...) one
+/// call may hold at once: far more than a plugin needs, and a bound on
+/// what a misbehaving one makes the host keep.
+pub(crate) const MAX_HOST_RESOURCES: usize = 4096;
+
+/// A call's resource table, bounded.
+fn bounded_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HOST_RESOURCES);
+    table
+}
 
 /// What every instance of one plugin shares: its identity, settings, grants
 /// and log level, and the services its grants open.
@@ -43,8 +56,8 @@ pub(crate) struct InstanceData {
     table: ResourceTable,
     /// The plugin this instance belongs to.
     context: Arc<PluginContext>,
-    /// The memory and instance caps, enforced by wasmtime.
-    pub(crate) limits: StoreLimits,
+    /// The call's memory, table and instance caps, enforced by wasmtime.
+    pub(crate) limits: CallLimiter,
     /// When the call must be over.
     pub(crate) deadline: Instant,
     _slot: Option<OwnedSemaphorePermit>,
@@ -55,7 +68,7 @@ impl InstanceData {
     pub(crate) fn new(
         context: Arc<PluginContext>,
         request_id: Arc<str>,
-        limits: StoreLimits,
+        limits: CallLimiter,
         deadline: Instant,
         slot: Option<OwnedSemaphorePermit>,
     ) -> Self {
@@ -71,7 +84,7 @@ impl InstanceData {
                 request_id.clone(),
             ),
             log: PluginLog::new(context.name.clone(), request_id, context.log_level),
-            table: ResourceTable::new(),
+            table: bounded_table(),
             context,
             limits,
             deadline,

@@ -22,6 +22,7 @@ mod convert;
 mod engine;
 mod error;
 mod host;
+mod limiter;
 mod registry;
 mod watch;
 

@@ -39,7 +39,7 @@ impl Loader {
         };
         Ok(Self {
             engine: PluginEngine::new(&config.plugins)?,
-            cache: CompileCache::new(config.plugins.cache_dir.clone()),
+            cache: CompileCache::new(config.plugins.cache_dir.clone(), &config.server.data_dir),
             config: config.plugins.clone(),
             database,
         })

@@ -76,3 +76,81 @@ async fn trapped_instances_return_their_pool_slots() {
     }
     assert_eq!(h.browser().get(&h.url("/healthz")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn cache_integrity_a_tampered_or_swapped_artifact_is_recompiled_never_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_in(dir.path());
+    let cache = config.plugins.cache_dir.clone();
+    let first = Plugins::load(&config).await.expect("load");
+    assert!(!first.view().from_cache() && !first.consumer().from_cache());
+    let hashes = (
+        first.consumer().sha256().to_string(),
+        first.view().sha256().to_string(),
+    );
+    drop(first);
+    let artifact = |hash: &str| {
+        std::fs::read_dir(&cache)
+            .expect("cache dir")
+            .map(|e| e.expect("entry").path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with(hash))
+            })
+            .expect("an artifact for the component")
+    };
+    let (consumer, view) = (artifact(&hashes.0), artifact(&hashes.1));
+    let second = Plugins::load(&config).await.expect("load");
+    assert!(second.view().from_cache(), "a good artifact is used");
+    drop(second);
+
+    // One plugin's artifact under the other's name: valid native code, but
+    // not this component's.
+    std::fs::copy(&consumer, &view).expect("swap");
+    let swapped = Plugins::load(&config).await.expect("load");
+    assert!(
+        !swapped.view().from_cache(),
+        "another component's artifact is not run"
+    );
+    assert!(swapped.consumer().from_cache());
+    drop(swapped);
+    assert!(
+        Plugins::load(&config)
+            .await
+            .expect("load")
+            .view()
+            .from_cache(),
+        "rewritten"
+    );
+
+    // One byte changed.
+    let mut bytes = std::fs::read(&consumer).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&consumer, bytes).expect("tamper");
+    let tampered = Plugins::load(&config).await.expect("load");
+    assert!(
+        !tampered.consumer().from_cache(),
+        "a tampered artifact is recompiled"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn cache_integrity_a_cache_folder_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_in(dir.path());
+    let cache = config.plugins.cache_dir.clone();
+    drop(Plugins::load(&config).await.expect("load"));
+    assert!(
+        Plugins::load(&config)
+            .await
+            .expect("load")
+            .view()
+            .from_cache()
+    );
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let shared = Plugins::load(&config).await.expect("load");
+    assert!(!shared.view().from_cache() && !shared.consumer().from_cache());
+}

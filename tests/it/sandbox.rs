@@ -123,3 +123,80 @@ macro_rules! sandbox_tests {
 
 sandbox_tests!(python, "faulty-py", 202);
 sandbox_tests!(javascript, "faulty-js", 500);
+
+/// `default-consumer` replaced by the component `wat` describes; the error
+/// loading it gives, if any.
+async fn load_as_consumer(wat: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = Options {
+        shared_cache: false,
+        ..Options::default()
+    }
+    .set("plugins.deadline_ms", 500);
+    let text = crate::support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
+    let bytes = wat::parse_str(wat).expect("a valid component");
+    std::fs::write(dir.path().join("plugins/default-consumer.wasm"), bytes).expect("write");
+    let config = crate::support::load_config(&text, "s", None).expect("config");
+    notion_oauth_gateway::plugins::Plugins::load(&config)
+        .await
+        .map(drop)
+        .map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+}
+
+#[tokio::test]
+async fn sandbox_a_component_declaring_more_memories_than_a_calls_share_is_refused_at_load() {
+    let five = "(component
+        (core module $m (memory 1))
+        (core instance (instantiate $m)) (core instance (instantiate $m))
+        (core instance (instantiate $m)) (core instance (instantiate $m))
+        (core instance (instantiate $m)))";
+    let err = load_as_consumer(five).await.expect_err("refused");
+    assert!(err.contains("5 Wasm linear memories"), "{err}");
+    assert!(err.contains("maximum of 4"), "{err}");
+}
+
+#[tokio::test]
+async fn sandbox_a_start_that_waits_on_the_host_cannot_hang_the_load() {
+    // A start function that blocks on a pollable for a minute.
+    let waits = r#"(component
+        (import "wasi:io/poll@0.2.0" (instance $poll
+            (export "pollable" (type (sub resource)))
+            (export "[method]pollable.block" (func (param "self" (borrow 0))))))
+        (alias export $poll "pollable" (type $pollable))
+        (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+            (alias outer 1 $pollable (type $p))
+            (export "pollable" (type (eq $p)))
+            (export "subscribe-duration" (func (param "when" u64) (result (own 0))))))
+        (core func $subscribe (canon lower (func $clock "subscribe-duration")))
+        (core func $block (canon lower (func $poll "[method]pollable.block")))
+        (core module $m
+            (import "host" "subscribe" (func $subscribe (param i64) (result i32)))
+            (import "host" "block" (func $block (param i32)))
+            (func $start (call $block (call $subscribe (i64.const 60000000000))))
+            (func (export "noop"))
+            (start $start))
+        (core instance $host (export "subscribe" (func $subscribe)) (export "block" (func $block)))
+        (core instance $i (instantiate $m (with "host" (instance $host))))
+        (func $noop (canon lift (core func $i "noop")))
+        (instance $consumer
+            (export "consume-token-info" (func $noop))
+            (export "consume-redirect-error" (func $noop)))
+        (export "notion:oauth/consumer@0.1.0" (instance $consumer)))"#;
+    let started = Instant::now();
+    let err = load_as_consumer(waits).await.expect_err("refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains("did not finish instantiating within its deadline"),
+        "{err}"
+    );
+}

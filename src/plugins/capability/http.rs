@@ -125,6 +125,10 @@ pub(crate) fn allowed_host(entry: &str) -> Result<AllowedHost, &'static str> {
     Ok(AllowedHost { host, port })
 }
 
+/// The most bytes one set of header fields may take in memory (about 16 KiB
+/// on the wire, twice the common proxy limit).
+const MAX_FIELDS_BYTES: usize = 32 * 1024;
+
 /// Outgoing HTTP of one plugin call: wasi-http's context and the hooks
 /// that hold every request to the grant.
 pub(crate) struct PluginHttp {
@@ -136,8 +140,12 @@ impl PluginHttp {
     /// Outgoing HTTP for one call of `plugin` (allowed by `grant`, if any),
     /// serving `request_id`.
     pub(crate) fn new(grant: Option<HttpGrant>, plugin: Arc<str>, request_id: Arc<str>) -> Self {
+        let mut ctx = WasiHttpCtx::new();
+        // Each set of header fields a call holds is bounded, as is how many
+        // it holds (the call's resource table).
+        ctx.set_field_size_limit(MAX_FIELDS_BYTES);
         Self {
-            ctx: WasiHttpCtx::new(),
+            ctx,
             hooks: OutgoingHttp::new(grant, plugin, request_id),
         }
     }

@@ -47,6 +47,34 @@ fn merge(base: &mut Table, over: &Table) {
     }
 }
 
+/// Puts the shared compile cache's key in the data folder `data`: gateways
+/// that share a cache share the key its artifacts are authenticated with.
+fn give_shared_cache_key(data: &Path) {
+    let shared = shared_cache_dir().with_extension("key");
+    if !shared.is_file() {
+        let key: [u8; 32] = rand::random();
+        let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
+        let tmp = shared.with_extension(format!("key.{}", super::hex_id()));
+        std::fs::create_dir_all(shared.parent().expect("parent")).expect("target dir");
+        std::fs::write(&tmp, text).expect("write the shared cache key");
+        // Another test may have won the race; either key is fine once it is in place.
+        let _ = std::fs::hard_link(&tmp, &shared);
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder.create(data).expect("data dir");
+    let target = data.join("cache.key");
+    std::fs::copy(&shared, &target).expect("copy the shared cache key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+}
+
 /// `https` for a server given TLS files, else `http`.
 pub(crate) fn scheme(tls: &Option<TlsFiles>) -> &'static str {
     if tls.is_some() { "https" } else { "http" }
@@ -107,6 +135,7 @@ pub(crate) fn config_table(o: &Options, dir: &Path, gateway: &str, stand_in: &st
     put("plugins.max_concurrent", 16.into());
     if o.shared_cache {
         put("plugins.cache_dir", path_value(&shared_cache_dir()));
+        give_shared_cache_key(&dir.join("data"));
     }
 
     // Tests of other things start flows with unsigned `data`; the app-data
