@@ -63,7 +63,10 @@ start_gateway() {
 [server]
 listen = "127.0.0.1:${GW_PORT}"
 data_dir = "$work/data-$name"
-# One load generator on one address stands for many users: no rate limits.
+# One load generator on one address stands for many users: no rate limits,
+# no cap per address, and its kept-alive connections are not recycled.
+max_connections_per_ip = 0
+max_requests_per_connection = 100000000
 [server.rate_limit]
 per_ip_per_minute = 0
 global_per_second = 0
