@@ -200,3 +200,14 @@ async fn sandbox_a_start_that_waits_on_the_host_cannot_hang_the_load() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn sandbox_a_call_holding_too_many_host_resources_is_stopped() {
+    // The consumer makes 10,000 header-field resources and keeps them all:
+    // past the call's share of host resources it traps, and the token is
+    // kept for a retry.
+    let h = Harness::start(faulty("faulty", "consumer", "hoard")).await;
+    let (status, body) = connect(&h).await;
+    assert_eq!(status, 202, "{body}");
+    healthy(&h).await;
+}

@@ -4,6 +4,7 @@
 //! Settings (`[plugins.settings.faulty]`):
 //! - `consumer`: `ok` (default) | `error` | `fatal` (a non-retryable error) | `trap` | `loop` | `oom` |
 //!   `trap-before-N` (traps on delivery attempts before attempt N, then accepts)
+//! - `consumer` also: `hoard` (holds 10,000 host resources)
 //! - `view`: `ok` (default) | `trap` | `loop` | `bad-status` | `hostile-headers` |
 //!   `redirect-to-data` (success answers 303 to the app data, as a careless app would)
 
@@ -48,6 +49,14 @@ fn misbehave(key: &str) -> Result<(), ConsumerError> {
             retryable: false,
         }),
         "trap" => panic!("faulty plugin trapping on purpose"),
+        "hoard" => {
+            // Host resources the call never gives back: the host's table
+            // must stop it long before this many.
+            for _ in 0..10_000 {
+                std::mem::forget(wasi::http::types::Fields::new());
+            }
+            Ok(())
+        }
         "loop" => spin(),
         "oom" => {
             hog();
