@@ -76,6 +76,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::tokens::TokensCommand,
     },
+    /// The vault's figures across every instance: `vault status [--json]`.
+    Vault {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(subcommand)]
+        command: cli::vault::VaultCommand,
+    },
     /// The vault's encryption keys.
     Keys {
         #[command(flatten)]
@@ -202,6 +209,10 @@ fn main() -> ExitCode {
             }
             Command::Tokens { config, command } => match load(&config.path) {
                 Some(c) => cli::tokens::run(&c, command).await,
+                None => Ok(ExitCode::FAILURE),
+            },
+            Command::Vault { config, command } => match load(&config.path) {
+                Some(c) => cli::vault::run(&c, command).await,
                 None => Ok(ExitCode::FAILURE),
             },
             Command::Keys {

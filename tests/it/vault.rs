@@ -759,3 +759,96 @@ async fn concurrent_writes_share_batches_and_each_state_is_claimed_once() {
         );
     }
 }
+
+/// `notion-oauth-gateway vault status --config <h's config> [args]`: stdout.
+fn vault_status(h: &Harness, secret: &str, args: &[&str]) -> String {
+    // The config names a database URL: the CLI, like `serve`, wants it private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&h.config_path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notion-oauth-gateway"))
+        .args(["vault", "status", "--config"])
+        .arg(&h.config_path)
+        .args(args)
+        .env("TEST_SECRET", secret)
+        .env("TEST_API_KEY", API_KEY)
+        .env("TEST_APP_KEY", crate::support::config::APP_KEY)
+        .output()
+        .expect("vault status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn vault_status_prints_the_stores_figures_and_exactly_the_json_shape_on_both_stores() {
+    for store in Store::BOTH {
+        let o = Options::default().on(store);
+        let secret = o.client_secret.clone();
+        let h = Harness::start(o).await;
+        assert_eq!(h.browser().connect("").await.status(), 200, "{store:?}");
+        h.stand_in
+            .push_fault(Fault::notion_error(400, "invalid_grant", "Invalid code."));
+        assert_eq!(h.browser().connect("").await.status(), 400, "{store:?}");
+        let bot = h.gateway.vault().store().connections().await.expect("c")[0]
+            .bot_id
+            .clone();
+        let (status, _) = json(api(
+            &h,
+            reqwest::Method::POST,
+            &format!("/connections/{bot}/revoke"),
+        ))
+        .await;
+        assert_eq!(status, 200, "{store:?}");
+        // The revocation's own delivery runs on; the figures are read after it.
+        let vault = h.gateway.vault().clone();
+        eventually(Duration::from_secs(10), "no delivery pending", async || {
+            !outbox(&vault).await.contains("pending")
+        })
+        .await;
+        let raw = vault_status(&h, &secret, &["--json"]);
+        // The output with every number written as `#`.
+        let mut shape = String::new();
+        for c in raw.trim().chars() {
+            match c {
+                '0'..='9' if shape.ends_with('#') => {}
+                '0'..='9' => shape.push('#'),
+                c => shape.push(c),
+            }
+        }
+        assert_eq!(
+            shape,
+            r##"{"exchanges":{"pending":#,"committed":#,"failed":#,"lost":#},"deliveries":{"pending":#,"delivered":#,"dead":#},"connections":{"active":#,"revoked":#}}"##,
+            "{store:?}: exactly the documented shape, in its order"
+        );
+        let figures: serde_json::Value = serde_json::from_str(&raw).expect("json");
+        assert_eq!(
+            figures["exchanges"],
+            serde_json::json!({"pending": 0, "committed": 1, "failed": 1, "lost": 0}),
+            "{store:?}: {figures}"
+        );
+        assert_eq!(
+            figures["connections"],
+            serde_json::json!({"active": 0, "revoked": 1}),
+            "{store:?}: {figures}"
+        );
+        let d = &figures["deliveries"];
+        assert_eq!(
+            (d["pending"].as_i64(), d["dead"].as_i64()),
+            (Some(0), Some(0))
+        );
+        assert!(d["delivered"].as_i64() >= Some(1), "{store:?}: {figures}");
+        let text = vault_status(&h, &secret, &[]);
+        assert!(
+            text.contains("exchanges    pending 0  committed 1  failed 1  lost 0"),
+            "{text}"
+        );
+        assert!(text.contains("connections  active 0  revoked 1"), "{text}");
+    }
+}

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use ops::{Done, Op};
 pub use records::{
-    Claimed, Commit, Committed, Connection, ConnectionWrite, DeliveryRecord, Evidence, Reason,
-    SealedTable, Table,
+    Claimed, Commit, Committed, Connection, ConnectionFigures, ConnectionWrite, DeliveryFigures,
+    DeliveryRecord, Evidence, ExchangeFigures, Reason, SealedTable, Status, Table,
 };
 
 use crate::config::StoreBackend;
@@ -414,6 +414,15 @@ impl Store {
     /// The outbox's rows by status.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.counts(Table::Outbox).await
+    }
+
+    /// The vault's figures: exchanges, deliveries and connections by state,
+    /// across every instance sharing the store.
+    pub async fn status(&self) -> Result<Status, StoreError> {
+        let exchanges = self.counts(Table::Exchange).await?;
+        let deliveries = self.counts(Table::Outbox).await?;
+        let connections = self.counts(Table::Connection).await?;
+        Ok(Status::of(&exchanges, &deliveries, &connections))
     }
 
     /// The exchanges by status.

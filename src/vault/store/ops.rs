@@ -476,6 +476,10 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         }
         Op::Counts { table } => {
             let sql = match table {
+                Table::Connection => {
+                    "SELECT CASE WHEN revoked_at IS NULL THEN 'active' ELSE 'revoked' END AS state, COUNT(*) \
+                     FROM vault_connection GROUP BY 1 ORDER BY 1"
+                }
                 Table::Exchange => {
                     "SELECT status, COUNT(*) FROM vault_exchange GROUP BY status ORDER BY status"
                 }

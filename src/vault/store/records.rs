@@ -143,6 +143,8 @@ pub enum Committed {
 /// A table whose rows have a status, for counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
+    /// Connections: active, revoked.
+    Connection,
     /// Code exchanges: pending, committed, failed, lost.
     Exchange,
     /// Refreshes: pending, committed, failed, lost.
@@ -168,4 +170,83 @@ pub enum SealedTable {
     Connection,
     /// `vault_outbox`, keyed by idempotency key.
     Outbox,
+}
+
+/// The vault's figures, read from the store, so they cover every instance
+/// sharing it (`vault status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    /// Code exchanges by state.
+    pub exchanges: ExchangeFigures,
+    /// Deliveries to the consumer by state.
+    pub deliveries: DeliveryFigures,
+    /// Connections by state.
+    pub connections: ConnectionFigures,
+}
+
+/// Code exchanges by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExchangeFigures {
+    /// Recorded, Notion called, not yet committed or failed.
+    pub pending: i64,
+    /// The token is in the outbox.
+    pub committed: i64,
+    /// Notion refused; no token exists.
+    pub failed: i64,
+    /// Notion may have issued a token that was never committed.
+    pub lost: i64,
+}
+
+/// Deliveries by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryFigures {
+    /// Not yet accepted by the consumer; retried.
+    pub pending: i64,
+    /// Accepted by the consumer.
+    pub delivered: i64,
+    /// Given up on; parked for an operator.
+    pub dead: i64,
+}
+
+/// Connections by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectionFigures {
+    /// Holding a token.
+    pub active: i64,
+    /// Revoked.
+    pub revoked: i64,
+}
+
+impl Status {
+    /// The figures from `(status, rows)` counts of each table.
+    pub(crate) fn of(
+        exchanges: &[(String, i64)],
+        deliveries: &[(String, i64)],
+        connections: &[(String, i64)],
+    ) -> Self {
+        let n = |counts: &[(String, i64)], status: &str| {
+            counts
+                .iter()
+                .filter(|(s, _)| s == status)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        Self {
+            exchanges: ExchangeFigures {
+                pending: n(exchanges, "pending"),
+                committed: n(exchanges, "committed"),
+                failed: n(exchanges, "failed"),
+                lost: n(exchanges, "lost"),
+            },
+            deliveries: DeliveryFigures {
+                pending: n(deliveries, "pending"),
+                delivered: n(deliveries, "delivered"),
+                dead: n(deliveries, "dead"),
+            },
+            connections: ConnectionFigures {
+                active: n(connections, "active"),
+                revoked: n(connections, "revoked"),
+            },
+        }
+    }
 }
