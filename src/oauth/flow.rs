@@ -246,11 +246,10 @@ impl Flow {
         if !is_session_id(id) {
             return Err(FlowError::AppData(AppDataRefusal::SessionGone));
         }
-        let now_ms = i64::try_from(self.clock.now_secs().saturating_mul(1000)).unwrap_or(i64::MAX);
         self.delivery
             .keeper()
             .store()
-            .take_session(&session_hash(id), now_ms)
+            .take_session(&session_hash(id), store_ms(self.clock.now_secs()))
             .await
             .map_err(|e| FlowError::Store(e.to_string()))?
             .ok_or(FlowError::AppData(AppDataRefusal::SessionGone))
@@ -271,12 +270,11 @@ impl Flow {
         }
         let now = self.clock.now_secs();
         let expires_at = now + SESSION_SECS;
-        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let (id, hash) = new_session_id();
         self.delivery
             .keeper()
             .store()
-            .open_session(&hash, app_data, ms(expires_at), ms(now))
+            .open_session(&hash, app_data, store_ms(expires_at), store_ms(now))
             .await
             .map_err(|e| ConnectSessionError::Store(e.to_string()))?;
         let mut url = url::Url::parse(&self.config.notion.redirect_uri)
@@ -440,6 +438,11 @@ impl Flow {
             .await;
         shown(Outcome::Failed(info), page, request_id)
     }
+}
+
+/// Unix seconds as the store's unit, milliseconds.
+fn store_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// The outcome with the view's page for it, or none when the view failed.

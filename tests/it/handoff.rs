@@ -537,20 +537,7 @@ async fn a_failed_sqlite_commit_keeps_the_token_in_memory_until_it_lands() {
 
 /// Runs the binary with `args` and the config; stdout and stderr together.
 fn cli(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("TEST_SECRET", SECRET)
-        .env("TEST_API_KEY", API_KEY)
-        .env("TEST_APP_KEY", crate::support::config::APP_KEY)
-        .output()
-        .expect("cli");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::support::process::run_binary(config, args, SECRET);
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 

@@ -175,11 +175,18 @@ async fn row05_10_000_callbacks_with_bad_state_make_no_call_to_notion() {
     eprintln!("10,000 forged callbacks refused in {elapsed:?}");
 }
 
-/// A connection to the gateway from the loopback address `from`.
-async fn connect_from(h: &Harness, from: [u8; 4]) -> std::io::Result<TcpStream> {
+/// A socket bound to the loopback address `from`, to connect with.
+fn socket_from(from: [u8; 4]) -> std::io::Result<TcpSocket> {
     let socket = TcpSocket::new_v4()?;
     socket.bind((std::net::Ipv4Addr::from(from), 0).into())?;
-    socket.connect(addr(h).parse().expect("addr")).await
+    Ok(socket)
+}
+
+/// A connection to the gateway from the loopback address `from`.
+async fn connect_from(h: &Harness, from: [u8; 4]) -> std::io::Result<TcpStream> {
+    socket_from(from)?
+        .connect(addr(h).parse().expect("addr"))
+        .await
 }
 
 /// `GET /healthz` from `from`, on a fresh connection: how long the answer took.
@@ -280,11 +287,8 @@ async fn slots_a_client_that_never_reads_is_cut_off_by_the_write_timeout() {
         .set("server.write_timeout_ms", 300)
         .set("server.max_requests_per_connection", 10_000_000);
     let h = Harness::start(o).await;
-    let socket = TcpSocket::new_v4().expect("socket");
+    let socket = socket_from([127, 0, 0, 6]).expect("socket");
     socket.set_recv_buffer_size(4096).expect("small buffer");
-    socket
-        .bind((std::net::Ipv4Addr::new(127, 0, 0, 6), 0).into())
-        .expect("bind");
     let mut s = socket
         .connect(addr(&h).parse().expect("addr"))
         .await

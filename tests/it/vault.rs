@@ -769,20 +769,8 @@ fn vault_status(h: &Harness, secret: &str, args: &[&str]) -> String {
         std::fs::set_permissions(&h.config_path, std::fs::Permissions::from_mode(0o600))
             .expect("chmod");
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notion-oauth-gateway"))
-        .args(["vault", "status", "--config"])
-        .arg(&h.config_path)
-        .args(args)
-        .env("TEST_SECRET", secret)
-        .env("TEST_API_KEY", API_KEY)
-        .env("TEST_APP_KEY", crate::support::config::APP_KEY)
-        .output()
-        .expect("vault status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args: Vec<&str> = ["vault", "status"].iter().chain(args).copied().collect();
+    let out = crate::support::process::run_binary(&h.config_path, &args, secret);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

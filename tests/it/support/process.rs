@@ -61,3 +61,24 @@ pub(crate) fn dev_demo(bin: &str, data: &Path) -> (Running, String) {
         .to_string();
     (child, url)
 }
+
+/// Runs the gateway's binary with `args` and `--config config`, the test
+/// secrets in its environment (`TEST_SECRET` is `secret`); its output, once
+/// it has exited 0.
+pub(crate) fn run_binary(config: &Path, args: &[&str], secret: &str) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_notion-oauth-gateway"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("TEST_SECRET", secret)
+        .env("TEST_API_KEY", super::API_KEY)
+        .env("TEST_APP_KEY", super::config::APP_KEY)
+        .output()
+        .expect("run the gateway's binary");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
