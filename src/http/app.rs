@@ -173,16 +173,11 @@ impl App {
     async fn start(&self, req: &Parts, request_id: &str) -> Answer {
         match self.flow.start(req.uri.query(), cookies(req)).await {
             Ok(redirect) => {
-                let mut r = response::redirect(StatusCode::FOUND, &redirect.location);
-                if let Some(cookie) = redirect.set_cookie {
-                    match HeaderValue::from_str(&cookie) {
-                        Ok(value) => {
-                            r.headers_mut().insert(header::SET_COOKIE, value);
-                        }
-                        Err(_) => r = response::internal(),
-                    }
-                }
-                (r, true)
+                let r = response::redirect(StatusCode::FOUND, &redirect.location);
+                (
+                    response::with_cookie(r, redirect.set_cookie.as_deref()),
+                    true,
+                )
             }
             Err(e) => {
                 tracing::warn!(request_id, "start refused: {e}");
@@ -228,11 +223,8 @@ impl App {
             };
             let id = self.results.put(page, &binding, Instant::now());
             let location = self.routes.result_page(&id);
-            let mut r = response::redirect(StatusCode::SEE_OTHER, &location);
-            if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                r.headers_mut().insert(header::SET_COOKIE, cookie);
-            }
-            return (r, true);
+            let r = response::redirect(StatusCode::SEE_OTHER, &location);
+            return (response::with_cookie(r, set_cookie.as_deref()), true);
         }
         (response::page(page), true)
     }

@@ -85,6 +85,19 @@ pub(super) fn internal() -> Response<Body> {
     text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
 }
 
+/// `r` setting `cookie` (a `Set-Cookie` value), when there is one; the
+/// internal-error answer if it cannot be a header value.
+pub(super) fn with_cookie(mut r: Response<Body>, cookie: Option<&str>) -> Response<Body> {
+    let Some(cookie) = cookie else { return r };
+    match HeaderValue::from_str(cookie) {
+        Ok(value) => {
+            r.headers_mut().insert(header::SET_COOKIE, value);
+            r
+        }
+        Err(_) => internal(),
+    }
+}
+
 /// A JSON response.
 pub(super) fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_default();
