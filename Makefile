@@ -57,15 +57,17 @@ build: plugins
 run: build
 	$(BIN) dev
 
-# The browser test drives Debian's Chromium through ChromeDriver, and the TLS
-# tests run an `openssl s_server`; as root (CI, containers) these Debian
-# packages are installed here, otherwise this says what to install.
+# The browser test drives Debian's Chromium through ChromeDriver, the TLS
+# tests run an `openssl s_server`, and the several-instances test puts
+# Debian's nginx in front of three gateways; as root (CI, containers) these
+# Debian packages are installed here, otherwise this says what to install.
+TEST_PACKAGES = chromium chromium-driver openssl nginx
 test-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver openssl; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES); \
 		else \
-			echo "the tests need Debian's chromium, chromium-driver and openssl: sudo apt-get install chromium chromium-driver openssl"; exit 1; \
+			echo "the tests need Debian's $(TEST_PACKAGES): sudo apt-get install $(TEST_PACKAGES)"; exit 1; \
 		fi; }
 
 # The integration tests run against release builds: wasmtime's compiler is

@@ -12,7 +12,8 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::{DeliveryService, Keeper};
 use crate::http::{
-    App, Body, DocumentError, Listener, Surface, TlsServer, TokenApi, load_documents, serve,
+    App, Body, DocumentError, Draining, Listener, Probes, Surface, TlsServer, TokenApi,
+    load_documents, serve,
 };
 use crate::metrics::Metrics;
 use crate::notion::{NotionClient, NotionError};
@@ -115,6 +116,12 @@ impl Gateway {
         } else {
             None
         };
+        let probes = Probes {
+            draining: Draining::default(),
+            vault: vault.clone(),
+            plugins: plugins.clone(),
+            configured: [config.plugins.consumer.clone(), config.plugins.view.clone()],
+        };
         let keeper = Arc::new(Keeper::new(vault, notion, metrics.clone()));
         let delivery = Arc::new(DeliveryService::new(
             keeper.clone(),
@@ -135,6 +142,7 @@ impl Gateway {
             documents,
             token_api,
             metrics,
+            probes,
         ));
         Ok(Self {
             app,
@@ -217,6 +225,13 @@ impl Gateway {
     /// The keeper of tokens: refresh, revoke, tokens held in memory.
     pub fn keeper(&self) -> &Arc<Keeper> {
         &self.keeper
+    }
+
+    /// Starts draining: `/readyz` answers 503 from now on, so a load
+    /// balancer stops sending requests here, while every route keeps
+    /// serving until the listeners are stopped.
+    pub fn drain(&self) {
+        self.app.drain();
     }
 
     /// Stops the delivery worker and waits for work that must finish once

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use notion_oauth_gateway::Gateway;
-use notion_oauth_gateway::config::{Config, ConfigProblem, process_env};
+use notion_oauth_gateway::config::{Config, ConfigProblem, LogFormat, process_env};
 use notion_oauth_gateway::demo::{Demo, DemoOptions};
 use notion_oauth_gateway::plugins::{PluginFailure, Plugins, list_components};
 use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
@@ -90,6 +90,15 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Ask a probe (e.g. http://127.0.0.1:8000/readyz) and exit 0 only on a
+    /// 2xx answer: a container health check that needs no curl.
+    Probe {
+        /// The probe's URL.
+        url: String,
+        /// How long to wait for the answer, in seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Run only the local stand-in for Notion's OAuth endpoints.
     StandIn {
         /// Where to listen (loopback recommended).
@@ -158,7 +167,10 @@ enum PluginsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `serve` starts logging once its config says how (`[log] format`).
+    if !matches!(cli.command, Command::Serve { .. }) {
+        init_logging(LogFormat::from_env(&process_env).unwrap_or_default());
+    }
     // Fault tests pause or fail the hand-off at named points (FAILPOINTS=name=action).
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
@@ -222,6 +234,7 @@ fn main() -> ExitCode {
                 Some(c) => cli::keys::rotate(&c).await,
                 None => Ok(ExitCode::FAILURE),
             },
+            Command::Probe { url, timeout } => probe(&url, timeout).await,
             Command::StandIn {
                 listen,
                 client_id,
@@ -261,16 +274,25 @@ macro_rules! say {
     }};
 }
 
-fn init_logging() {
+/// Logs to stderr: readable lines, or one JSON object per line with the
+/// event's fields at the top level.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOG_LOG")
         // Plugin lines pass here; each plugin's own level (plugins.log_level,
         // plugins.log_levels) filters them in the host.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,plugin=trace"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// Loads the config, printing its problems and warnings; `None` if it is invalid.
@@ -295,7 +317,9 @@ async fn serve(path: &Path) -> anyhow::Result<ExitCode> {
     let Some(config) = load(path) else {
         return Ok(ExitCode::FAILURE);
     };
+    init_logging(config.log.format);
     let (listen, admin_listen) = (config.server.listen, config.server.admin_listen);
+    let drain = config.server.drain;
     let gateway = match Gateway::build(config).await {
         Ok(g) => g,
         Err(e) => {
@@ -319,12 +343,31 @@ async fn serve(path: &Path) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    // One signal stops both listeners.
+    // The first signal drains: `/readyz` turns 503 at once, every route
+    // keeps serving for `drain_seconds`, then both listeners stop accepting
+    // and requests in flight finish. A second signal exits at once: the
+    // vault's recovery covers whatever was in flight.
+    let mut signals = Signals::new()?;
     let stop = tokio_util::sync::CancellationToken::new();
     let signalled = stop.clone();
+    let draining = gateway.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.next().await;
+        draining.drain();
+        tracing::info!(
+            seconds = drain.as_secs(),
+            "draining: /readyz answers 503; serving on until the balancer has noticed"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(drain) => {}
+            () = signals.next() => stop_at_once(),
+        }
+        tracing::info!(
+            "stopping: no new connections; finishing requests, hand-offs, refreshes and deliveries in flight"
+        );
         signalled.cancel();
+        signals.next().await;
+        stop_at_once();
     });
     let public = gateway.serve(listener, stop.clone().cancelled_owned());
     match admin {
@@ -334,13 +377,10 @@ async fn serve(path: &Path) -> anyhow::Result<ExitCode> {
         }
         None => public.await?,
     }
-    // Work that must finish once started (a token from Notion, a refresh)
-    // is awaited; a second signal stops at once, and the vault's recovery
-    // covers what was in flight.
-    tokio::select! {
-        () = gateway.shutdown() => tracing::info!("stopped"),
-        () = shutdown_signal() => tracing::warn!("stopped at once on a second signal"),
-    }
+    // Work that must finish once started (a token from Notion, a refresh,
+    // a delivery) is awaited.
+    gateway.shutdown().await;
+    tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -465,6 +505,28 @@ async fn dev(options: DemoOptions) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn probe(url: &str, timeout: u64) -> anyhow::Result<ExitCode> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout))
+        .build()
+        .context("cannot make an HTTP client")?;
+    let answer = match client.get(url).send().await {
+        Ok(answer) => answer,
+        Err(e) => {
+            say!("unreachable: {}", e.without_url());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    say!("{} {}", status.as_u16(), body.trim());
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 async fn stand_in(
     listen: SocketAddr,
     client_id: String,
@@ -492,25 +554,56 @@ async fn stand_in(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The stop signals (SIGINT, SIGTERM), listened to from creation on, so
+/// none is missed between two waits.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Completes on the next SIGINT or SIGTERM (Ctrl-C elsewhere).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The second stop signal: exit now, without waiting for work in flight.
+fn stop_at_once() -> ! {
+    tracing::warn!(
+        "stopped at once on a second signal; the vault's recovery covers what was in flight"
+    );
+    std::process::exit(0)
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+    match Signals::new() {
+        Ok(mut signals) => signals.next().await,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
     tracing::info!("stopping");
 }

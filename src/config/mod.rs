@@ -11,6 +11,7 @@
 mod app_data;
 pub(crate) mod checker;
 mod documents;
+mod log;
 mod notion;
 mod plugins;
 mod problem;
@@ -28,12 +29,15 @@ pub(crate) use checker::is_plugin_name;
 use checker::{Checker, is_world_readable};
 pub use checker::{EnvLookup, is_loopback as is_loopback_url};
 pub use documents::DocumentConfig;
+pub use log::{LOG_FORMAT_ENV, LogConfig, LogFormat};
 pub use notion::{KeySource, NotionConfig, StateMode};
 pub use plugins::{PluginGrants, PluginLimits, PluginLogLevel, PluginsConfig};
 pub use problem::ConfigProblem;
 pub use routes::Routes;
 pub use server::{ConnectionLimits, RateLimitConfig, ServerConfig, TlsFiles};
-pub use store::{DeliveryConfig, StoreBackend, StoreConfig, VaultKeySource};
+pub use store::{
+    DatabaseTls, DeliveryConfig, PostgresConfig, StoreBackend, StoreConfig, VaultKeySource,
+};
 pub use token_api::TokenApiConfig;
 
 pub use crate::plugins::capability::http::{AllowedHost, HttpGrant};
@@ -59,6 +63,8 @@ pub(crate) struct RawConfig {
     pub(crate) token_api: token_api::RawTokenApi,
     #[serde(default)]
     pub(crate) app_data: app_data::RawAppData,
+    #[serde(default)]
+    pub(crate) log: log::RawLog,
 }
 
 /// The checked configuration.
@@ -82,6 +88,8 @@ pub struct Config {
     pub token_api: TokenApiConfig,
     /// `[app_data]`: how the app vouches for a flow's `data`.
     pub app_data: AppDataConfig,
+    /// `[log]`: how log lines are written.
+    pub log: LogConfig,
     /// Things that work but should be changed (an inline secret, say).
     pub warnings: Vec<ConfigProblem>,
 }
@@ -159,6 +167,7 @@ fn check(
         );
     }
     let app_data = app_data::check(&mut c, &raw.app_data, env);
+    let log = log::check(&mut c, &raw.log, env);
     let warnings = c.finish().map_err(|problems| ConfigError { problems })?;
     Ok(Config {
         origin: origin.to_string(),
@@ -170,6 +179,7 @@ fn check(
         store,
         token_api,
         app_data,
+        log,
         warnings,
     })
 }

@@ -20,8 +20,12 @@ pub struct Routes {
     pub start: String,
     /// Notion's redirect back with `code` and `state` (or `error`).
     pub redirect: String,
-    /// The health check.
+    /// The health check (answers as `live` does).
     pub health: String,
+    /// The liveness probe: the process answers.
+    pub live: String,
+    /// The readiness probe: the instance should get traffic.
+    pub ready: String,
     /// The landing page, when enabled.
     pub landing: String,
     /// The metrics, in the Prometheus text format.
@@ -45,6 +49,8 @@ pub(super) fn check(c: &mut Checker<'_>, r: &RawRoutes, base_path: &str) -> Rout
         start: with_base(base_path, &start),
         redirect: with_base(base_path, &redirect),
         health: "/healthz".to_string(),
+        live: "/livez".to_string(),
+        ready: "/readyz".to_string(),
         metrics: with_base(base_path, "/metrics"),
         api: with_base(base_path, "/api/v1"),
         landing: if base_path.is_empty() {

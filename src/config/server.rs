@@ -36,6 +36,7 @@ pub(crate) struct RawServer {
     pub(crate) tls_key: Option<String>,
     pub(crate) trusted_proxies: Option<Vec<String>>,
     pub(crate) clean_callback_url: Option<bool>,
+    pub(crate) drain_seconds: Option<u64>,
     pub(crate) rate_limit: Option<RawRateLimit>,
 }
 
@@ -82,7 +83,14 @@ pub struct ServerConfig {
     /// Whether the callback answers `303` to a clean URL where its page is
     /// fetched once, so the code and state leave the address bar.
     pub clean_callback_url: bool,
+    /// How long the gateway keeps serving after SIGTERM with `/readyz`
+    /// answering 503, so a load balancer stops sending it requests before it
+    /// stops accepting them (`drain_seconds`).
+    pub drain: Duration,
 }
+
+/// The longest `drain_seconds` accepted.
+const MAX_DRAIN_SECONDS: u64 = 300;
 
 /// How long and how much one connection may hold a slot, so that a few
 /// clients cannot hold every one (`[server]` keys in brackets).
@@ -162,6 +170,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
             clean_callback_url: true,
+            drain: Duration::from_secs(5),
         }
     }
 }
@@ -224,6 +233,22 @@ pub(super) fn check(c: &mut Checker<'_>, s: &RawServer) -> ServerConfig {
         trusted_proxies: trusted_proxies(c, s.trusted_proxies.as_deref().unwrap_or(&[])),
         rate_limit: rate_limit(c, s.rate_limit.as_ref()),
         clean_callback_url: s.clean_callback_url.unwrap_or(d.clean_callback_url),
+        drain: drain(c, s.drain_seconds, d.drain),
+    }
+}
+
+/// `drain_seconds`: 0 (stop accepting at once) up to five minutes.
+fn drain(c: &mut Checker<'_>, value: Option<u64>, default: Duration) -> Duration {
+    match value {
+        None => default,
+        Some(secs) if secs <= MAX_DRAIN_SECONDS => Duration::from_secs(secs),
+        Some(secs) => {
+            c.error(
+                "server.drain_seconds",
+                format!("must be between 0 and {MAX_DRAIN_SECONDS} seconds, got {secs}"),
+            );
+            default
+        }
     }
 }
 

@@ -20,6 +20,10 @@ pub(crate) struct RawStore {
     pub(crate) url: Option<String>,
     pub(crate) url_env: Option<String>,
     pub(crate) schema: Option<String>,
+    pub(crate) pool_size: Option<u32>,
+    pub(crate) statement_timeout_ms: Option<u64>,
+    pub(crate) sslmode: Option<String>,
+    pub(crate) ssl_root_cert: Option<String>,
     pub(crate) key_env: Option<String>,
     pub(crate) key_file: Option<String>,
     pub(crate) keep_tokens: Option<bool>,
@@ -35,25 +39,65 @@ pub(crate) struct RawStore {
 pub enum StoreBackend {
     /// The embedded default: a SQLite file (`<data_dir>/gateway.db`).
     Sqlite(PathBuf),
-    /// A PostgreSQL database, for production and several instances. The URL
-    /// may hold a password, so it is kept as a secret.
-    Postgres {
-        /// `postgres://…`
-        url: Secret,
-        /// The schema the vault's tables live in (`public` unless set), so
-        /// several gateways can share one database.
-        schema: String,
-    },
+    /// A PostgreSQL database, for production and several instances.
+    Postgres(PostgresConfig),
 }
 
 impl std::fmt::Debug for StoreBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
-            Self::Postgres { schema, .. } => write!(f, "Postgres(<url hidden>, schema {schema})"),
+            Self::Postgres(pg) => write!(f, "Postgres(<url hidden>, schema {})", pg.schema),
         }
     }
 }
+
+/// How the gateway reaches PostgreSQL (`[store]` keys in brackets).
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// `postgres://…` (`url`, `url_env`); it may hold a password, so it is
+    /// kept as a secret.
+    pub url: Secret,
+    /// The schema the gateway's tables live in (`schema`, `public` unless
+    /// set), so several gateways can share one database.
+    pub schema: String,
+    /// The most connections one instance opens (`pool_size`).
+    pub pool_size: u32,
+    /// How long one statement may run before the server cancels it
+    /// (`statement_timeout_ms`).
+    pub statement_timeout: Duration,
+    /// TLS to the server (`sslmode`, `ssl_root_cert`); `None` keeps what the
+    /// URL says (`?sslmode=…`), which is `prefer` when it says nothing.
+    pub tls: Option<DatabaseTls>,
+}
+
+/// `[store] sslmode`, PostgreSQL's own names for how TLS is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTls {
+    /// `disable`: never.
+    Disable,
+    /// `prefer`: when the server offers it, unverified.
+    Prefer,
+    /// `require`: always, without checking the certificate.
+    Require,
+    /// `verify-ca`: always, the certificate signed by the CA in `ca_file`
+    /// (or a public root when none is given).
+    VerifyCa {
+        /// `ssl_root_cert`: PEM file of the CA.
+        ca_file: Option<PathBuf>,
+    },
+    /// `verify-full`: as `verify-ca`, and the certificate names the host.
+    VerifyFull {
+        /// `ssl_root_cert`: PEM file of the CA.
+        ca_file: Option<PathBuf>,
+    },
+}
+
+/// The default and the bounds of `[store] pool_size`.
+const POOL_SIZE: (u32, u32, u32) = (8, 2, 100);
+
+/// The default and the most of `[store] statement_timeout_ms`.
+const STATEMENT_TIMEOUT_MS: (u64, u64) = (10_000, 600_000);
 
 /// Where the vault's encryption keys come from (newest first).
 #[derive(Debug, Clone)]
@@ -99,6 +143,68 @@ pub struct StoreConfig {
     pub lease: Duration,
     /// Retries and dead-lettering of deliveries.
     pub delivery: DeliveryConfig,
+}
+
+/// `pool_size`: room for the writer and at least one reader.
+fn pool_size(c: &mut Checker<'_>, value: Option<u32>) -> u32 {
+    let (default, min, max) = POOL_SIZE;
+    let n = value.unwrap_or(default);
+    if !(min..=max).contains(&n) {
+        c.error(
+            "store.pool_size",
+            format!(
+                "must be between {min} and {max} connections (one writes, the rest read), got {n}"
+            ),
+        );
+    }
+    n.clamp(min, max)
+}
+
+/// `sslmode` and `ssl_root_cert`.
+fn database_tls(c: &mut Checker<'_>, s: &RawStore) -> Option<DatabaseTls> {
+    let ca_file = s.ssl_root_cert.as_deref().map(PathBuf::from);
+    if let Some(path) = &ca_file
+        && !path.is_file()
+    {
+        c.error(
+            "store.ssl_root_cert",
+            format!("{} does not exist; give the PEM file of the CA that signed the server's certificate", path.display()),
+        );
+    }
+    let Some(mode) = s.sslmode.as_deref() else {
+        if ca_file.is_some() {
+            c.error(
+                "store.ssl_root_cert",
+                "is used with sslmode = \"verify-full\" or \"verify-ca\"; set store.sslmode too",
+            );
+        }
+        return None;
+    };
+    let tls = match mode {
+        "disable" => DatabaseTls::Disable,
+        "prefer" => DatabaseTls::Prefer,
+        "require" => DatabaseTls::Require,
+        "verify-ca" => {
+            return Some(DatabaseTls::VerifyCa { ca_file });
+        }
+        "verify-full" => {
+            return Some(DatabaseTls::VerifyFull { ca_file });
+        }
+        other => {
+            c.error(
+                "store.sslmode",
+                format!("{other:?} is not an sslmode; use \"disable\", \"prefer\", \"require\", \"verify-ca\" or \"verify-full\""),
+            );
+            return None;
+        }
+    };
+    if ca_file.is_some() {
+        c.error(
+            "store.ssl_root_cert",
+            format!("is only checked with sslmode = \"verify-full\" or \"verify-ca\", not {mode:?}; change the mode or remove the file"),
+        );
+    }
+    Some(tls)
 }
 
 /// Checks `[store]`, reporting problems to `c`.
@@ -147,10 +253,18 @@ pub(super) fn check(
                     format!("{schema:?} is not a plain schema name; use 1 to 63 of a-z, 0-9 and _"),
                 );
             }
-            StoreBackend::Postgres {
+            StoreBackend::Postgres(PostgresConfig {
                 url: Secret::new(url),
                 schema,
-            }
+                pool_size: pool_size(c, s.pool_size),
+                statement_timeout: c.duration_ms(
+                    "store.statement_timeout_ms",
+                    s.statement_timeout_ms,
+                    STATEMENT_TIMEOUT_MS.0,
+                    STATEMENT_TIMEOUT_MS.1,
+                ),
+                tls: database_tls(c, s),
+            })
         }
         Some(url) if url.starts_with("sqlite:") => {
             let path = url
@@ -166,11 +280,23 @@ pub(super) fn check(
             StoreBackend::Sqlite(data_dir.join(crate::database::DATABASE_FILE))
         }
     };
-    if s.schema.is_some() && !matches!(backend, StoreBackend::Postgres { .. }) {
-        c.error(
-            "store.schema",
-            "applies to PostgreSQL only; set store.url too, or remove it",
-        );
+    if !matches!(backend, StoreBackend::Postgres(_)) {
+        let postgres_only = [
+            ("store.schema", s.schema.is_some()),
+            ("store.pool_size", s.pool_size.is_some()),
+            (
+                "store.statement_timeout_ms",
+                s.statement_timeout_ms.is_some(),
+            ),
+            ("store.sslmode", s.sslmode.is_some()),
+            ("store.ssl_root_cert", s.ssl_root_cert.is_some()),
+        ];
+        for (key, _) in postgres_only.into_iter().filter(|(_, given)| *given) {
+            c.error(
+                key,
+                "applies to PostgreSQL only; set store.url too, or remove it",
+            );
+        }
     }
     let keys = match c.secret(
         "store.key",

@@ -361,9 +361,7 @@ fn postgres_urls_are_secret_and_bad_store_settings_are_named() {
     let src =
         format!("{MINIMAL}[store]\nurl = \"postgres://gw:pw@db/gw\"\nschema = \"tenant_1\"\n");
     let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
-    assert!(
-        matches!(&c.store.backend, StoreBackend::Postgres { schema, .. } if schema == "tenant_1")
-    );
+    assert!(matches!(&c.store.backend, StoreBackend::Postgres(pg) if pg.schema == "tenant_1"));
     assert!(
         !format!("{c:?}").contains("pw@"),
         "the URL's password never shows"

@@ -2,16 +2,14 @@
 //! number of named buckets of byte values. The plugin name comes from the
 //! host, never from the guest, so one plugin cannot read another's keys.
 
-use sqlx::Row;
-
-use super::{Database, DatabaseError};
+use super::{Database, DatabaseError, Pool};
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// The longest bucket name accepted.
 pub const MAX_BUCKET_CHARS: usize = 64;
 /// Writes one value, replacing any value the key had.
-const UPSERT: &str = "INSERT INTO plugin_kv (plugin, bucket, key, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+const UPSERT: &str = "INSERT INTO plugin_kv (plugin, bucket, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (plugin, bucket, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
 /// Keys per `list-keys` page.
@@ -83,6 +81,94 @@ fn now() -> i64 {
     crate::clock::unix_ms() / 1000
 }
 
+/// Runs `$body` with `$pool` bound to the database's pool, whichever
+/// backend it is: the statements are written once (`$n` parameters, which
+/// both read) and compiled for each.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db.pool() {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` in a transaction `$tx` that holds the plugin's keys still:
+/// SQLite's `BEGIN IMMEDIATE`, or on PostgreSQL a transaction-scoped
+/// advisory lock on the plugin, so the key count and a counter's value
+/// cannot change under it at another instance.
+macro_rules! in_transaction {
+    ($bucket:expr, $tx:ident => $body:expr) => {
+        match $bucket.db.pool() {
+            Pool::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            Pool::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind($bucket.lock_id())
+                    .execute(&mut *$tx)
+                    .await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+/// Whether `$key` has a value, in `$tx`.
+macro_rules! key_exists {
+    ($bucket:expr, $tx:expr, $key:expr) => {
+        sqlx::query(EXISTS)
+            .bind(&$bucket.plugin)
+            .bind(&$bucket.bucket)
+            .bind($key)
+            .fetch_optional(&mut *$tx)
+            .await?
+            .is_some()
+    };
+}
+
+/// Refuses a new key once the plugin holds its most keys (in `$tx`).
+macro_rules! make_room {
+    ($bucket:expr, $tx:expr, $key:expr) => {
+        if !key_exists!($bucket, $tx, $key) {
+            let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_kv WHERE plugin = $1")
+                .bind(&$bucket.plugin)
+                .fetch_one(&mut *$tx)
+                .await?;
+            if u64::try_from(held).unwrap_or(0) >= $bucket.max_keys {
+                return Err(KeyValueError::Full {
+                    max: $bucket.max_keys,
+                });
+            }
+        }
+    };
+}
+
+/// Writes `$value` at `$key` (in `$tx`).
+macro_rules! upsert {
+    ($bucket:expr, $tx:expr, $key:expr, $value:expr) => {
+        sqlx::query(UPSERT)
+            .bind(&$bucket.plugin)
+            .bind(&$bucket.bucket)
+            .bind($key)
+            .bind($value)
+            .bind(now())
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
+/// Whether a key has a value.
+const EXISTS: &str = "SELECT 1 FROM plugin_kv WHERE plugin = $1 AND bucket = $2 AND key = $3";
+/// A key's value.
+const GET: &str = "SELECT value FROM plugin_kv WHERE plugin = $1 AND bucket = $2 AND key = $3";
+
 /// One plugin's bucket: every operation is scoped to `(plugin, bucket)`.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -112,31 +198,39 @@ impl Bucket {
         })
     }
 
+    /// The advisory lock of this bucket's plugin on PostgreSQL: the first
+    /// eight bytes of a SHA-256 of its name.
+    fn lock_id(&self) -> i64 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("nog-plugin-kv/{}", self.plugin).as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first)
+    }
+
     /// The value of `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KeyValueError> {
         check_key(key)?;
-        let row = sqlx::query(
-            "SELECT value FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3",
-        )
-        .bind(&self.plugin)
-        .bind(&self.bucket)
-        .bind(key)
-        .fetch_optional(self.db.pool())
-        .await?;
-        Ok(row.map(|r| r.get::<Vec<u8>, _>(0)))
+        let value: Option<Vec<u8>> = on_pool!(self.db, pool => sqlx::query_scalar(GET)
+            .bind(&self.plugin)
+            .bind(&self.bucket)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?);
+        Ok(value)
     }
 
     /// Whether `key` has a value.
     pub async fn exists(&self, key: &str) -> Result<bool, KeyValueError> {
         check_key(key)?;
-        let row =
-            sqlx::query("SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3")
-                .bind(&self.plugin)
-                .bind(&self.bucket)
-                .bind(key)
-                .fetch_optional(self.db.pool())
-                .await?;
-        Ok(row.is_some())
+        let found = on_pool!(self.db, pool => sqlx::query(EXISTS)
+            .bind(&self.plugin)
+            .bind(&self.bucket)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            .is_some());
+        Ok(found)
     }
 
     /// Sets `key` to `value`, within the plugin's value and key caps.
@@ -148,29 +242,25 @@ impl Bucket {
                 max: self.max_value_bytes,
             });
         }
-        let mut tx = self.db.pool().begin_with("BEGIN IMMEDIATE").await?;
-        self.make_room(&mut tx, key).await?;
-        sqlx::query(UPSERT)
-            .bind(&self.plugin)
-            .bind(&self.bucket)
-            .bind(key)
-            .bind(value)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        in_transaction!(self, tx => {
+            make_room!(self, tx, key);
+            upsert!(self, tx, key, value);
+        });
         Ok(())
     }
 
     /// Removes `key`; a missing key is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), KeyValueError> {
         check_key(key)?;
-        sqlx::query("DELETE FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3")
-            .bind(&self.plugin)
-            .bind(&self.bucket)
-            .bind(key)
-            .execute(self.db.pool())
-            .await?;
+        on_pool!(self.db, pool => sqlx::query(
+            "DELETE FROM plugin_kv WHERE plugin = $1 AND bucket = $2 AND key = $3",
+        )
+        .bind(&self.plugin)
+        .bind(&self.bucket)
+        .bind(key)
+        .execute(pool)
+        .await
+        .map(drop)?);
         Ok(())
     }
 
@@ -181,16 +271,15 @@ impl Bucket {
         cursor: u64,
     ) -> Result<(Vec<String>, Option<u64>), KeyValueError> {
         let offset = i64::try_from(cursor).unwrap_or(i64::MAX);
-        let rows = sqlx::query(
-            "SELECT key FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 ORDER BY key LIMIT ?3 OFFSET ?4",
+        let mut keys: Vec<String> = on_pool!(self.db, pool => sqlx::query_scalar(
+            "SELECT key FROM plugin_kv WHERE plugin = $1 AND bucket = $2 ORDER BY key LIMIT $3 OFFSET $4",
         )
         .bind(&self.plugin)
         .bind(&self.bucket)
         .bind(i64::from(PAGE) + 1)
         .bind(offset)
-        .fetch_all(self.db.pool())
-        .await?;
-        let mut keys: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        .fetch_all(pool)
+        .await?);
         let next = if keys.len() > PAGE as usize {
             keys.truncate(PAGE as usize);
             Some(cursor.saturating_add(u64::from(PAGE)))
@@ -204,66 +293,35 @@ impl Bucket {
     /// one transaction, and returns the new value.
     pub async fn increment(&self, key: &str, delta: u64) -> Result<u64, KeyValueError> {
         check_key(key)?;
-        let mut tx = self.db.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let current = sqlx::query(
-            "SELECT value FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3",
-        )
-        .bind(&self.plugin)
-        .bind(&self.bucket)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.get::<Vec<u8>, _>(0));
-        let base = match current {
-            None => {
-                self.make_room(&mut tx, key).await?;
-                0
-            }
-            Some(bytes) => std::str::from_utf8(&bytes)
-                .ok()
-                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|t| t.parse::<u64>().ok())
-                .ok_or(KeyValueError::NotACounter)?,
-        };
-        let next = base.checked_add(delta).ok_or(KeyValueError::Overflow)?;
-        sqlx::query(UPSERT)
-            .bind(&self.plugin)
-            .bind(&self.bucket)
-            .bind(key)
-            .bind(next.to_string().into_bytes())
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(next)
-    }
-
-    /// Refuses a new key once the plugin holds its most keys.
-    async fn make_room(
-        &self,
-        tx: &mut sqlx::SqliteConnection,
-        key: &str,
-    ) -> Result<(), KeyValueError> {
-        let exists =
-            sqlx::query("SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND bucket = ?2 AND key = ?3")
+        let next = in_transaction!(self, tx => {
+            let current: Option<Vec<u8>> = sqlx::query_scalar(GET)
                 .bind(&self.plugin)
                 .bind(&self.bucket)
                 .bind(key)
                 .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-        if exists {
-            return Ok(());
-        }
-        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_kv WHERE plugin = ?1")
-            .bind(&self.plugin)
-            .fetch_one(&mut *tx)
-            .await?;
-        if u64::try_from(held).unwrap_or(0) >= self.max_keys {
-            return Err(KeyValueError::Full { max: self.max_keys });
-        }
-        Ok(())
+                .await?;
+            let base = match current {
+                None => {
+                    make_room!(self, tx, key);
+                    0
+                }
+                Some(bytes) => counter(&bytes)?,
+            };
+            let next = base.checked_add(delta).ok_or(KeyValueError::Overflow)?;
+            upsert!(self, tx, key, next.to_string().into_bytes());
+            next
+        });
+        Ok(next)
     }
+}
+
+/// A counter's value: decimal digits only.
+fn counter(bytes: &[u8]) -> Result<u64, KeyValueError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<u64>().ok())
+        .ok_or(KeyValueError::NotACounter)
 }
 
 #[cfg(test)]

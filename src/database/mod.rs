@@ -1,17 +1,19 @@
 //! The gateway's own database: an embedded SQLite file in the data folder,
-//! opened in WAL mode with durable (FULL) syncs, its schema brought up to
-//! date by embedded migrations at start.
+//! opened in WAL mode with durable (FULL) syncs, or the PostgreSQL database
+//! of `[store] url` ([`postgres`]), shared by every instance; either way
+//! its schema is brought up to date by embedded migrations at start.
 //!
-//! It holds plugin key-value data ([`keyvalue`]) and, unless the vault is
-//! configured for PostgreSQL, the token vault's tables (see `crate::vault`).
+//! It holds plugin key-value data ([`keyvalue`]) and the token vault's
+//! tables (see `crate::vault`).
 
 pub mod keyvalue;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
 
 /// The database file's name inside the data folder.
 pub const DATABASE_FILE: &str = "gateway.db";
@@ -38,15 +40,46 @@ pub enum DatabaseError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// PostgreSQL could not be used.
+    #[error(transparent)]
+    Postgres(#[from] postgres::PostgresError),
 }
+
+/// The connections plugin key-value data holds on PostgreSQL, beside the
+/// vault's own pool.
+const POSTGRES_KEYVALUE_POOL: u32 = 4;
 
 /// An open database.
 #[derive(Debug, Clone)]
 pub struct Database {
-    pool: SqlitePool,
+    pool: Pool,
+}
+
+/// The pool of one backend.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    /// The embedded file.
+    Sqlite(SqlitePool),
+    /// The shared server.
+    Postgres(PgPool),
 }
 
 impl Database {
+    /// The database `[store]` names for plugin data: its PostgreSQL
+    /// database when `url` is set (so every instance sees the same data),
+    /// else `<data_dir>/gateway.db`.
+    pub async fn open_for(
+        backend: &crate::config::StoreBackend,
+        data_dir: &Path,
+    ) -> Result<Self, DatabaseError> {
+        match backend {
+            crate::config::StoreBackend::Postgres(pg) => Ok(Self {
+                pool: Pool::Postgres(postgres::connect(pg, POSTGRES_KEYVALUE_POOL).await?),
+            }),
+            crate::config::StoreBackend::Sqlite(_) => Self::open_in(data_dir).await,
+        }
+    }
+
     /// Opens (creating if needed, mode 0600) `<data_dir>/gateway.db` and
     /// migrates it.
     pub async fn open_in(data_dir: &Path) -> Result<Self, DatabaseError> {
@@ -86,11 +119,13 @@ impl Database {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+        })
     }
 
     /// The connection pool.
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 }

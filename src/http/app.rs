@@ -15,6 +15,7 @@ use super::documents::Document;
 use super::headers::secure;
 use super::landing;
 use super::outcome;
+use super::probes::Probes;
 use super::rate_limit::{Limits, retry_after_secs};
 use super::request_body::RequestBody;
 use super::response::{self, Body};
@@ -41,6 +42,8 @@ pub(crate) struct App {
     token_api: Option<TokenApi>,
     /// The counters served at the metrics route.
     metrics: Arc<Metrics>,
+    /// What the readiness probe looks at, and whether this instance drains.
+    probes: Probes,
 }
 
 impl std::fmt::Debug for App {
@@ -67,6 +70,7 @@ impl App {
         documents: Vec<Document>,
         token_api: Option<TokenApi>,
         metrics: Arc<Metrics>,
+        probes: Probes,
     ) -> Self {
         let landing = config
             .server
@@ -76,12 +80,13 @@ impl App {
         Self {
             routes: Routes::new(&config, documents, token_api.is_some()),
             limits: Limits::new(&config.server.rate_limit),
-            results: ResultPages::default(),
+            results: ResultPages::for_vault(&probes.vault),
             hsts,
             landing,
             flow,
             token_api,
             metrics,
+            probes,
             config,
         }
     }
@@ -96,9 +101,10 @@ impl App {
         let request_id = new_request_id();
         let started = Instant::now();
         let (req, body) = req.into_parts();
+        let route = self.routes.resolve(&req.method, req.uri.path(), surface);
         let routed = tokio::time::timeout(
             self.config.server.request_timeout,
-            self.route(&req, body, surface, &request_id),
+            self.route(&req, body, route, &request_id),
         )
         .await;
         let (mut response, no_store) = routed.unwrap_or_else(|_| {
@@ -109,14 +115,22 @@ impl App {
             (response::page(outcome::too_slow()), true)
         });
         secure(response.headers_mut(), &request_id, no_store, self.hsts);
+        if self.probes.draining.is_set() {
+            // Kept-alive clients (a balancer's pool) move to another instance.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         // The path only: query strings carry codes and states.
         tracing::info!(
             target: "access",
             request_id,
             method = %req.method,
+            route = route.name(),
             path = %req.uri.path(),
             status = response.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,
+            "answered"
         );
         response
     }
@@ -126,10 +140,9 @@ impl App {
         &self,
         req: &Parts,
         body: B,
-        surface: Surface,
+        route: Route<'_>,
         request_id: &str,
     ) -> Answer {
-        let route = self.routes.resolve(&req.method, req.uri.path(), surface);
         if matches!(route, Route::Start | Route::Callback)
             && let Some(refused) = self.limited(req, request_id)
         {
@@ -146,8 +159,9 @@ impl App {
             Route::WrongMethod => wrong_method(),
             Route::Start => self.start(req, request_id).await,
             Route::Callback => self.callback(req, request_id).await,
-            Route::ResultPage(id) => self.result_page(req, id),
+            Route::ResultPage(id) => self.result_page(req, id).await,
             Route::Health => (response::text(StatusCode::OK, "ok\n"), true),
+            Route::Ready => self.ready().await,
             Route::Metrics => self.metrics(),
             Route::Document(doc) => (document(doc), false),
             Route::Landing => self.landing(),
@@ -221,23 +235,51 @@ impl App {
                     (value, Some(cookie))
                 }
             };
-            let id = self.results.put(page, &binding, Instant::now());
-            let location = self.routes.result_page(&id);
-            let r = response::redirect(StatusCode::SEE_OTHER, &location);
-            return (response::with_cookie(r, set_cookie.as_deref()), true);
+            return match self.results.put(page, &binding).await {
+                Ok(id) => {
+                    let location = self.routes.result_page(&id);
+                    let r = response::redirect(StatusCode::SEE_OTHER, &location);
+                    (response::with_cookie(r, set_cookie.as_deref()), true)
+                }
+                // Not kept (the store failed): shown here, at the callback's URL.
+                Err(page) => (response::page(page), true),
+            };
         }
         (response::page(page), true)
     }
 
     /// `GET {redirect}/{id}`: a callback's page, once, to the browser that
     /// made the callback.
-    fn result_page(&self, req: &Parts, id: &str) -> Answer {
+    async fn result_page(&self, req: &Parts, id: &str) -> Answer {
         let binding = self.flow.binding().read(cookies(req));
         let page = self
             .results
-            .take(id, binding.as_deref(), Instant::now())
+            .take(id, binding.as_deref())
+            .await
             .unwrap_or_else(outcome::result_gone);
         (response::page(page), true)
+    }
+
+    /// `GET {ready}`: 200 when this instance should get traffic, else 503
+    /// with the one-line reason.
+    async fn ready(&self) -> Answer {
+        match self.probes.ready().await {
+            Ok(()) => (response::text(StatusCode::OK, "ready\n"), true),
+            Err(reason) => (
+                response::with_type(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Bytes::from(format!("{reason}\n")),
+                    "text/plain; charset=utf-8",
+                ),
+                true,
+            ),
+        }
+    }
+
+    /// Marks this instance as draining: `/readyz` answers 503 from now on
+    /// and every response asks its client to close the connection.
+    pub(crate) fn drain(&self) {
+        self.probes.draining.start();
     }
 
     /// `GET {metrics}`: the counters in Prometheus' text format.

@@ -17,6 +17,7 @@ mod landing;
 mod local_path;
 mod outcome;
 mod per_ip;
+mod probes;
 mod rate_limit;
 mod request_body;
 mod response;
@@ -28,6 +29,8 @@ mod token_api;
 
 pub(crate) use app::{App, Listener};
 pub(crate) use documents::{DocumentError, load_documents};
+pub(crate) use probes::Draining;
+pub(crate) use probes::Probes;
 pub use request_body::RequestBody;
 pub use response::Body;
 pub use route::Surface;

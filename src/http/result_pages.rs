@@ -2,31 +2,181 @@
 //! URL: the callback answers `303 See Other` to `{redirect}/{id}`, and the
 //! code and state leave the address bar and the history (RFC 9700 §4.3.2).
 //!
-//! Pages are kept in memory, fetched once, for at most [`TTL`], and only by
-//! the browser that made the callback: each page is bound to that browser's
-//! binding cookie (kept as its SHA-256), so a leaked result URL shows nothing
-//! to anyone else. A page that is gone (fetched, expired, asked for by
-//! another browser, or on another instance without sticky sessions) becomes
-//! a neutral "finished" page: the flow itself, and the token's delivery,
-//! already happened.
+//! Pages are fetched once, for at most [`TTL`], and only by the browser that
+//! made the callback: each page is bound to that browser's binding cookie
+//! (kept as its SHA-256), so a leaked result URL shows nothing to anyone
+//! else. A single instance keeps them in memory; on PostgreSQL they are
+//! kept in the store, sealed like tokens (they can hold names and emails),
+//! so the callback and the page's fetch may land on different instances. A
+//! page that is gone (fetched, expired, asked for by another browser)
+//! becomes a neutral "finished" page: the flow itself, and the token's
+//! delivery, already happened.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use http::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::plugins::Page;
+use crate::vault::{Row, Vault};
+
+/// Where result pages are kept.
+pub(crate) enum ResultPages {
+    /// In this process (one instance).
+    Memory(MemoryPages),
+    /// In the vault's store, shared by every instance.
+    Shared(Arc<Vault>),
+}
+
+impl std::fmt::Debug for ResultPages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Memory(_) => "ResultPages::Memory",
+            Self::Shared(_) => "ResultPages::Shared",
+        })
+    }
+}
+
+impl ResultPages {
+    /// The pages for `vault`: in its store when that is PostgreSQL, else in
+    /// memory.
+    pub(crate) fn for_vault(vault: &Arc<Vault>) -> Self {
+        if vault.store().is_postgres() {
+            Self::Shared(vault.clone())
+        } else {
+            Self::Memory(MemoryPages::default())
+        }
+    }
+
+    /// Keeps `page` for the browser whose binding cookie holds `binding`;
+    /// the id to fetch it with (128 random bits, hex). `Err` gives the page
+    /// back when it could not be kept, to be shown at once instead.
+    pub(crate) async fn put(&self, page: Page, binding: &str) -> Result<String, Page> {
+        match self {
+            Self::Memory(memory) => Ok(memory.put(page, binding, Instant::now())),
+            Self::Shared(vault) => {
+                let id = new_id();
+                let id_hash = hex::encode(Sha256::digest(id.as_bytes()));
+                let Ok(plain) = serde_json::to_vec(&StoredPage::of(&page)) else {
+                    return Err(page);
+                };
+                let sealed = match vault.sealer().seal_bytes(&plain, Row::ResultPage(&id_hash)) {
+                    Ok(sealed) => sealed,
+                    Err(e) => {
+                        tracing::warn!("cannot seal a result page, showing it at once: {e}");
+                        return Err(page);
+                    }
+                };
+                let now = crate::clock::unix_ms();
+                let expires_at = now + crate::vault::store::ms(TTL);
+                let owner = hex::encode(owner(binding));
+                match vault
+                    .store()
+                    .put_page(&id_hash, &owner, sealed, expires_at, now)
+                    .await
+                {
+                    Ok(()) => Ok(id),
+                    Err(e) => {
+                        tracing::warn!("cannot keep a result page, showing it at once: {e}");
+                        Err(page)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The page kept under `id`, once, if it has not expired and `binding`
+    /// (the asking browser's binding cookie) is its owner's.
+    pub(crate) async fn take(&self, id: &str, binding: Option<&str>) -> Option<Page> {
+        match self {
+            Self::Memory(memory) => memory.take(id, binding, Instant::now()),
+            Self::Shared(vault) => {
+                if !is_id(id) {
+                    return None;
+                }
+                let id_hash = hex::encode(Sha256::digest(id.as_bytes()));
+                let owner = hex::encode(owner(binding?));
+                let now = crate::clock::unix_ms();
+                let sealed = match vault.store().take_page(&id_hash, &owner, now).await {
+                    Ok(sealed) => sealed?,
+                    Err(e) => {
+                        tracing::warn!("cannot read a result page: {e}");
+                        return None;
+                    }
+                };
+                let plain = vault
+                    .sealer()
+                    .open_bytes(&sealed, Row::ResultPage(&id_hash))
+                    .map_err(|e| tracing::warn!("cannot open a result page: {e}"))
+                    .ok()?;
+                let stored: StoredPage = serde_json::from_slice(plain.expose()).ok()?;
+                stored.page()
+            }
+        }
+    }
+}
+
+/// A page as the store keeps it (sealed): header values and the body in
+/// base64, so any bytes survive.
+#[derive(Serialize, Deserialize)]
+struct StoredPage {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl StoredPage {
+    fn of(page: &Page) -> Self {
+        Self {
+            status: page.status,
+            headers: page
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str().to_string(), B64.encode(v.as_bytes())))
+                .collect(),
+            body: B64.encode(&page.body),
+        }
+    }
+
+    fn page(self) -> Option<Page> {
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for (name, value) in self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            let value = HeaderValue::from_bytes(&B64.decode(value).ok()?).ok()?;
+            headers.push((name, value));
+        }
+        Some(Page {
+            status: self.status,
+            headers,
+            body: B64.decode(self.body).ok()?,
+        })
+    }
+}
+
+/// A fresh page id: 128 random bits, hex.
+fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Whether `id` has the shape of a page id.
+fn is_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 /// How long a page waits to be fetched.
 pub(crate) const TTL: Duration = Duration::from_secs(120);
 /// The most pages kept; past it the oldest is dropped.
 const MAX_PAGES: usize = 10_000;
 
-/// Pages waiting for their browser.
+/// Pages waiting for their browser, in this process.
 #[derive(Default)]
-pub(crate) struct ResultPages {
+pub(crate) struct MemoryPages {
     pages: Mutex<Kept>,
 }
 
@@ -39,12 +189,6 @@ struct Kept {
     order: VecDeque<(String, Instant)>,
 }
 
-impl std::fmt::Debug for ResultPages {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResultPages").finish_non_exhaustive()
-    }
-}
-
 /// The browser a page belongs to: the SHA-256 of its binding cookie's value.
 type Owner = [u8; 32];
 
@@ -53,11 +197,11 @@ fn owner(binding: &str) -> Owner {
     Sha256::digest(binding.as_bytes()).into()
 }
 
-impl ResultPages {
+impl MemoryPages {
     /// Keeps `page` for the browser whose binding cookie holds `binding`;
     /// the id to fetch it with (128 random bits, hex).
-    pub(crate) fn put(&self, page: Page, binding: &str, now: Instant) -> String {
-        let id = hex::encode(rand::random::<[u8; 16]>());
+    fn put(&self, page: Page, binding: &str, now: Instant) -> String {
+        let id = new_id();
         let mut kept = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((oldest, at)) = kept.order.front()
             && (kept.order.len() >= MAX_PAGES || now.duration_since(*at) >= TTL)
@@ -74,8 +218,8 @@ impl ResultPages {
     /// The page kept under `id`, once, if it has not expired and `binding`
     /// (the asking browser's binding cookie) is its owner's. Another
     /// browser's asking leaves the page for its owner.
-    pub(crate) fn take(&self, id: &str, binding: Option<&str>, now: Instant) -> Option<Page> {
-        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    fn take(&self, id: &str, binding: Option<&str>, now: Instant) -> Option<Page> {
+        if !is_id(id) {
             return None;
         }
         let asker = owner(binding?);
@@ -103,7 +247,7 @@ mod tests {
 
     #[test]
     fn row09_a_page_is_fetched_once_and_only_before_it_expires() {
-        let store = ResultPages::default();
+        let store = MemoryPages::default();
         let t0 = Instant::now();
         let me = Some("browser-a");
         let id = store.put(page(200), "browser-a", t0);
@@ -117,7 +261,7 @@ mod tests {
 
     #[test]
     fn result_page_and_secrets_a_page_is_shown_only_to_the_browser_that_made_the_callback() {
-        let store = ResultPages::default();
+        let store = MemoryPages::default();
         let t0 = Instant::now();
         let id = store.put(page(200), "browser-a", t0);
         assert!(store.take(&id, Some("browser-b"), t0).is_none());
@@ -131,7 +275,7 @@ mod tests {
 
     #[test]
     fn the_store_is_bounded() {
-        let store = ResultPages::default();
+        let store = MemoryPages::default();
         let t0 = Instant::now();
         let first = store.put(page(200), "b", t0);
         for i in 0..MAX_PAGES {

@@ -17,8 +17,10 @@ pub(super) enum Route<'a> {
     Callback,
     /// `GET {redirect}/{id}`: a callback's page at its clean URL.
     ResultPage(&'a str),
-    /// `GET {health}`.
+    /// `GET {health}` or `GET {live}`.
     Health,
+    /// `GET {ready}`.
+    Ready,
     /// `GET {metrics}`.
     Metrics,
     /// A configured document (Terms of Use, Privacy Policy, ...).
@@ -32,6 +34,25 @@ pub(super) enum Route<'a> {
     WrongMethod,
     /// Nothing here.
     NotFound,
+}
+
+impl Route<'_> {
+    /// The route's name in log lines (`route` field).
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Callback => "callback",
+            Self::ResultPage(_) => "result_page",
+            Self::Health => "health",
+            Self::Ready => "ready",
+            Self::Metrics => "metrics",
+            Self::Document(_) => "document",
+            Self::Landing => "landing",
+            Self::Api(_) => "token_api",
+            Self::WrongMethod => "wrong_method",
+            Self::NotFound => "not_found",
+        }
+    }
 }
 
 /// A route of the token API (see [`super::token_api`]).
@@ -74,6 +95,8 @@ pub(super) struct Routes {
     /// `{redirect}/`: where a callback's page is fetched from.
     result_prefix: String,
     health: String,
+    live: String,
+    ready: String,
     metrics: String,
     /// The landing page's path and its form with a trailing slash, when on.
     landing: Option<(String, String)>,
@@ -94,6 +117,8 @@ impl Routes {
             redirect: r.redirect.clone(),
             result_prefix: format!("{}/", r.redirect),
             health: r.health.clone(),
+            live: r.live.clone(),
+            ready: r.ready.clone(),
             metrics: r.metrics.clone(),
             landing: config.server.landing_page.then(|| {
                 let slash = format!("{}/", r.landing.trim_end_matches('/'));
@@ -126,7 +151,7 @@ impl Routes {
             return route;
         }
         let admin_only = matches!(route, Route::Metrics | Route::Api(_));
-        let both = matches!(route, Route::Health);
+        let both = matches!(route, Route::Health | Route::Ready);
         match surface {
             Surface::Public if admin_only => Route::NotFound,
             Surface::Admin if !admin_only && !both => Route::NotFound,
@@ -148,8 +173,10 @@ impl Routes {
             Route::Callback
         } else if let Some(id) = path.strip_prefix(&self.result_prefix) {
             Route::ResultPage(id)
-        } else if path == self.health {
+        } else if path == self.health || path == self.live {
             Route::Health
+        } else if path == self.ready {
+            Route::Ready
         } else if path == self.metrics {
             Route::Metrics
         } else if let Some(doc) = self.documents.get(path) {

@@ -36,11 +36,13 @@ pub trait Handler: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// How long open connections get to finish after a stop is asked for.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How much longer than a request may take open connections get to finish
+/// after a stop is asked for (writing the last response out).
+const FINISH_MARGIN: Duration = Duration::from_secs(2);
 
 /// Serves `handler` on `listener` (over TLS when `tls` is given) until
-/// `shutdown` completes, then lets open requests finish (up to 10 s).
+/// `shutdown` completes, then stops accepting and lets requests in flight
+/// finish (each is already bounded by `server.request_timeout_ms`).
 pub(crate) async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
@@ -115,11 +117,13 @@ pub(crate) async fn serve<H: Handler>(
             }
         }
     }
+    drop(listener);
     stop.cancel();
     open.close();
+    let finish = server.request_timeout + FINISH_MARGIN;
     tokio::select! {
         () = open.wait() => {}
-        () = tokio::time::sleep(DRAIN) => tracing::warn!("stopped with connections still open after {DRAIN:?}"),
+        () = tokio::time::sleep(finish) => tracing::warn!("stopped with connections still open after {finish:?}"),
     }
     Ok(())
 }

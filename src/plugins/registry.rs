@@ -30,7 +30,7 @@ impl Loader {
     pub(crate) async fn new(config: &Config) -> Result<Self, PluginError> {
         let database = if config.plugins.any_keyvalue() {
             Some(
-                Database::open_in(&config.server.data_dir)
+                Database::open_for(&config.store.backend, &config.server.data_dir)
                     .await
                     .map_err(|e| PluginError::Engine(e.to_string()))?,
             )

@@ -112,6 +112,13 @@ impl StandIn {
         self.refresh_requests.load(Ordering::SeqCst)
     }
 
+    /// The bot id of every token issued for a code from [`StandIn::approve`]
+    /// or the consent page, oldest first: each code gets a bot of its own,
+    /// as each Notion workspace does.
+    pub fn issued_bot_ids(&self) -> Vec<String> {
+        lock(&self.tokens).issued_bots().to_vec()
+    }
+
     /// The token requests received, oldest first (the last 256).
     pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
         lock(&self.recorded).iter().cloned().collect()

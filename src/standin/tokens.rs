@@ -73,6 +73,8 @@ pub(crate) struct Tokens {
     any_code: bool,
     /// Codes it never issued that were redeemed (`any_code` mode).
     unseen_used: HashSet<String>,
+    /// The bot id of every token it issued for a code it issued, in order.
+    issued_bots: Vec<String>,
 }
 
 impl Tokens {
@@ -87,7 +89,13 @@ impl Tokens {
             access: HashMap::new(),
             any_code,
             unseen_used: HashSet::new(),
+            issued_bots: Vec::new(),
         }
+    }
+
+    /// The bot id of every token issued for a code it issued, oldest first.
+    pub(crate) fn issued_bots(&self) -> &[String] {
+        &self.issued_bots
     }
 
     /// Issues a code for a redirect URI.
@@ -143,7 +151,9 @@ impl Tokens {
                 "Invalid redirect_uri: it does not match the authorization request.",
             ));
         }
-        Ok(self.grant(uuid()))
+        let bot_id = uuid();
+        self.issued_bots.push(bot_id.clone());
+        Ok(self.grant(bot_id))
     }
 
     /// Rotates a refresh token: the old one stops working.

@@ -24,11 +24,7 @@ fn artifacts() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port()
+    crate::support::gateway_process::free_port().port()
 }
 
 /// ChromeDriver and a headless Chromium session with a fresh profile.

@@ -4,183 +4,15 @@
 //! while a token arrives; two gateway processes refreshing one token on one
 //! PostgreSQL. Each asserts zero tokens lost and zero duplicates.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::process::Running;
+use crate::support::gateway_process::{Process, SECRET, Setup, cli, free_port, stand_in_for};
 use crate::support::receiver::Receiver;
+use crate::support::tcp_proxy::Proxy;
 use crate::support::{API_KEY, Browser, Options, Store};
-use notion_oauth_gateway::secret::ClientSecret;
-use notion_oauth_gateway::standin::{self, Fault, StandIn, StandInConfig};
-
-const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
-const SECRET: &str = "handoff-secret";
-
-/// A free loopback port (bound, then let go).
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
-/// Writes a config owner-only (it names plugin secrets inline).
-fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("config");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
-
-/// One gateway setup on disk: its port, and its config, data and plugins
-/// in a folder of its own.
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Setup {
-    /// A port and a folder; the config is written by [`Setup::write`].
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Self {
-            config: dir.path().join("gateway.toml"),
-            dir,
-            addr: free_port(),
-        }
-    }
-
-    /// Writes the config for `o`, with Notion at `stand_in`.
-    fn write(&self, o: &Options, stand_in: SocketAddr) {
-        let text = crate::support::config_text(
-            o,
-            self.dir.path(),
-            &self.addr.to_string(),
-            &stand_in.to_string(),
-        );
-        write_private(&self.config, &text);
-    }
-
-    /// A setup for `o` with a stand-in of its own.
-    async fn with_stand_in(o: &Options) -> (Self, Arc<StandIn>) {
-        let setup = Self::new();
-        let (stand_in, addr) = stand_in_for(vec![setup.redirect_uri()]).await;
-        setup.write(o, addr);
-        (setup, stand_in)
-    }
-
-    fn redirect_uri(&self) -> String {
-        format!("http://{}/auth/notion/redirect", self.addr)
-    }
-}
-
-/// A gateway process whose log lines (stderr) can be waited for.
-struct Process {
-    _child: Running,
-    lines: Arc<Mutex<Vec<String>>>,
-    pid: u32,
-}
-
-impl Process {
-    fn start(setup: &Setup, failpoints: Option<&str>) -> Self {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--config"])
-            .arg(&setup.config)
-            .env("TEST_SECRET", SECRET)
-            .env("TEST_API_KEY", API_KEY)
-            .env("TEST_APP_KEY", crate::support::config::APP_KEY)
-            .env("NOG_LOG", "info,notion_oauth_gateway::delivery=debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        match failpoints {
-            Some(f) => cmd.env("FAILPOINTS", f),
-            None => cmd.env_remove("FAILPOINTS"),
-        };
-        let mut child = cmd.spawn().expect("spawn gateway");
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().expect("lines").push(line);
-            }
-        });
-        let pid = child.id();
-        let p = Self {
-            _child: Running(child),
-            lines,
-            pid,
-        };
-        p.wait_for("serving");
-        p
-    }
-
-    fn wait_for(&self, marker: &str) {
-        let start = Instant::now();
-        loop {
-            if self
-                .lines
-                .lock()
-                .expect("lines")
-                .iter()
-                .any(|l| l.contains(marker))
-            {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "no log line with {marker:?}; got:\n{}",
-                self.lines.lock().expect("lines").join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().expect("lines").join("\n")
-    }
-
-    /// SIGTERM, then waits up to `limit` for the process to exit; its exit
-    /// status, or `None` if it is still running.
-    fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Ok(Some(status)) = self._child.0.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// SIGKILL: no destructor, no flush, no goodbye.
-    fn kill(self) {
-        let _ = Command::new("kill")
-            .args(["-9", &self.pid.to_string()])
-            .status();
-        drop(self);
-    }
-}
-
-async fn stand_in_for(redirect_uris: Vec<String>) -> (Arc<StandIn>, SocketAddr) {
-    standin::spawn(
-        StandInConfig {
-            client_id: "test-client".into(),
-            client_secret: ClientSecret::new(SECRET),
-            redirect_uris,
-            canaries: true,
-            any_code: false,
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("stand-in")
-}
+use notion_oauth_gateway::standin::{Fault, StandIn};
 
 /// `tokens list` of a config, as text.
 fn tokens_list(config: &Path) -> String {
@@ -338,64 +170,6 @@ async fn a_webhook_that_is_down_then_back_gets_the_token_once() {
     assert!(d[0].attempts >= 2, "{d:?}");
 }
 
-/// A TCP proxy to PostgreSQL that a test can take down (every connection
-/// cut, new ones refused) and bring back.
-struct Proxy {
-    addr: SocketAddr,
-    down: Arc<std::sync::atomic::AtomicBool>,
-    generation: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Self {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (d, g) = (down.clone(), generation.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if d.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let born = g.load(Ordering::SeqCst);
-                let g = g.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
-                    let cut = async {
-                        while g.load(Ordering::SeqCst) == born {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    };
-                    tokio::select! {
-                        _ = copy => {}
-                        () = cut => {}
-                    }
-                });
-            }
-        });
-        Self {
-            addr,
-            down,
-            generation,
-        }
-    }
-
-    fn set_down(&self, down: bool) {
-        use std::sync::atomic::Ordering;
-        self.down.store(down, Ordering::SeqCst);
-        if down {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_going_away_while_a_token_arrives_loses_nothing() {
     let proxy = Proxy::start("127.0.0.1:5432".parse().expect("pg")).await;
@@ -533,12 +307,6 @@ async fn a_failed_sqlite_commit_keeps_the_token_in_memory_until_it_lands() {
     wait_delivered(&receiver, &setup, &p, "after a failed commit").await;
     assert_eq!(keys_seen(&receiver), (1, 1), "0 lost, 0 duplicates");
     assert!(tokens_list(&setup.config).contains("exchanges: committed 1"));
-}
-
-/// Runs the binary with `args` and the config; stdout and stderr together.
-fn cli(config: &Path, args: &[&str]) -> String {
-    let out = crate::support::process::run_binary(config, args, SECRET);
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,6 +16,7 @@ mod flow;
 mod handoff;
 mod hostile;
 mod http;
+mod instances;
 mod languages;
 mod plugins;
 mod reload;

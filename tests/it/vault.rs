@@ -71,7 +71,7 @@ async fn raw_store(h: &Harness, store: Store) -> String {
                 .expect("pg");
             let schema = h.gateway.config().store.backend.clone();
             let schema = match schema {
-                notion_oauth_gateway::config::StoreBackend::Postgres { schema, .. } => schema,
+                notion_oauth_gateway::config::StoreBackend::Postgres(pg) => pg.schema,
                 _ => unreachable!(),
             };
             let mut all = String::new();

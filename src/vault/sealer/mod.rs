@@ -24,6 +24,8 @@ pub enum Row<'a> {
     Outbox(&'a str),
     /// A kept connection, by its bot id.
     Connection(&'a str),
+    /// A callback's result page, by the hash of its id.
+    ResultPage(&'a str),
 }
 
 impl Row<'_> {
@@ -32,6 +34,7 @@ impl Row<'_> {
         match self {
             Self::Outbox(id) => format!("outbox/{id}"),
             Self::Connection(bot_id) => format!("connection/{bot_id}"),
+            Self::ResultPage(id_hash) => format!("result-page/{id_hash}"),
         }
     }
 }
@@ -93,14 +96,25 @@ impl Sealer {
     /// Opens a token sealed for `row`; on an unknown key, reads the keys
     /// again once.
     pub fn open(&self, sealed: &[u8], row: Row<'_>) -> Result<TokenResponse, VaultError> {
+        let plain = self.open_bytes(sealed, row)?;
+        TokenResponse::parse(plain.expose()).map_err(|_| VaultError::Corrupt(row.aad()))
+    }
+
+    /// Seals bytes that are not a token (a result page) for `row`.
+    pub fn seal_bytes(&self, plain: &[u8], row: Row<'_>) -> Result<Vec<u8>, VaultError> {
+        Ok(self.keys.load().seal(plain, row.aad().as_bytes())?)
+    }
+
+    /// Opens bytes sealed for `row`; on an unknown key, reads the keys
+    /// again once.
+    pub fn open_bytes(&self, sealed: &[u8], row: Row<'_>) -> Result<SecretBytes, VaultError> {
         let aad = row.aad();
-        let plain: SecretBytes = match self.keys.load().open(sealed, aad.as_bytes()) {
+        Ok(match self.keys.load().open(sealed, aad.as_bytes()) {
             Err(CipherError::UnknownKey(_)) => {
                 self.keys.store(Arc::new(keys::load(&self.source)?));
                 self.keys.load().open(sealed, aad.as_bytes())?
             }
             other => other?,
-        };
-        TokenResponse::parse(plain.expose()).map_err(|_| VaultError::Corrupt(aad))
+        })
     }
 }

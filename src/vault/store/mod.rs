@@ -113,8 +113,8 @@ impl Store {
                 let (writer, reader) = sqlite::start(path)?;
                 Backend::Sqlite { writer, reader }
             }
-            StoreBackend::Postgres { url, schema } => {
-                let (writer, pool) = postgres::start(url, schema).await?;
+            StoreBackend::Postgres(pg) => {
+                let (writer, pool) = postgres::start(pg).await?;
                 Backend::Postgres { writer, pool }
             }
         };
@@ -177,6 +177,43 @@ impl Store {
             now,
         };
         expect!(self.run(op).await?, AppData)
+    }
+
+    /// Keeps a sealed result page under `id_hash` for the browser `owner`
+    /// until `expires_at` (Unix ms); `now` also forgets pages that expired.
+    pub async fn put_page(
+        &self,
+        id_hash: &str,
+        owner: &str,
+        page: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let op = Op::PutPage {
+            id_hash: id_hash.to_string(),
+            owner: owner.to_string(),
+            page,
+            expires_at,
+            now,
+        };
+        self.changed(op).await.map(drop)
+    }
+
+    /// Takes the sealed result page under `id_hash` if `owner` owns it and
+    /// it had not expired at `now`: once, at whichever instance asks first.
+    /// Another owner's asking leaves it.
+    pub async fn take_page(
+        &self,
+        id_hash: &str,
+        owner: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let op = Op::TakePage {
+            id_hash: id_hash.to_string(),
+            owner: owner.to_string(),
+            now,
+        };
+        expect!(self.run(op).await?, Page)
     }
 
     /// Records that the exchange `id` is about to call Notion. False when it
@@ -433,6 +470,12 @@ impl Store {
     /// The latest deliveries, newest first (no secrets).
     pub async fn deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         expect!(self.run(Op::Deliveries { limit }).await?, Deliveries)
+    }
+
+    /// Whether the database answers: one trivial query, on the readers
+    /// (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(Op::Ping).await.map(drop)
     }
 
     /// Every sealed value of `table`, with its row's key.

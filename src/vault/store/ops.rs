@@ -139,6 +139,21 @@ pub(crate) enum Op {
     /// Takes a connect session: deletes it, giving its app data if it had
     /// not expired by `now`.
     TakeSession { id_hash: String, now: i64 },
+    /// Keeps a sealed result page for its owner (and forgets expired ones).
+    PutPage {
+        id_hash: String,
+        owner: String,
+        page: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    },
+    /// Takes a result page, if `owner` owns it: deletes it, giving it back
+    /// if it had not expired by `now`.
+    TakePage {
+        id_hash: String,
+        owner: String,
+        now: i64,
+    },
     // Reads.
     /// Every connection, newest first.
     Connections,
@@ -150,6 +165,8 @@ pub(crate) enum Op {
     Deliveries { limit: i64 },
     /// Every sealed value of a table, with its row's key.
     Sealed { table: SealedTable },
+    /// Asks the database for nothing, to see that it answers.
+    Ping,
 }
 
 /// What an op gave back.
@@ -175,6 +192,8 @@ pub(crate) enum Done {
     Sealed(Vec<(String, Vec<u8>)>),
     /// A connect session's app data, if it was open.
     AppData(Option<String>),
+    /// A sealed result page, if it was there for its owner.
+    Page(Option<Vec<u8>>),
 }
 
 impl Op {
@@ -203,6 +222,7 @@ impl Op {
                 | Self::Counts { .. }
                 | Self::Deliveries { .. }
                 | Self::Sealed { .. }
+                | Self::Ping
         )
     }
 }
@@ -420,6 +440,46 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
             }
             Ok(Done::AppData(open))
         }
+        Op::PutPage {
+            id_hash,
+            owner,
+            page,
+            expires_at,
+            now,
+        } => {
+            db.execute(
+                "DELETE FROM vault_result_page WHERE expires_at <= $1",
+                &[(*now).into()],
+            )
+            .await?;
+            changed(
+                db.execute(
+                    "INSERT INTO vault_result_page (id_hash, owner, page, expires_at) VALUES ($1, $2, $3, $4)",
+                    &[id_hash.into(), owner.into(), page.as_slice().into(), (*expires_at).into()],
+                )
+                .await?,
+            )
+        }
+        Op::TakePage {
+            id_hash,
+            owner,
+            now,
+        } => {
+            let rows = db
+                .query(
+                    "DELETE FROM vault_result_page WHERE id_hash = $1 AND owner = $2 RETURNING page, expires_at",
+                    &[id_hash.into(), owner.into()],
+                )
+                .await?;
+            let mut page = None;
+            for mut r in rows {
+                let (sealed, expires_at) = (r.opt_blob(0)?, r.int(1)?);
+                if expires_at > *now {
+                    page = sealed;
+                }
+            }
+            Ok(Done::Page(page))
+        }
         Op::MarkRevoked { bot_id, now } => changed(
             db.execute(
                 "UPDATE vault_connection SET token = NULL, revoked_at = $1, version = version + 1 WHERE bot_id = $2",
@@ -531,6 +591,10 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
                 })
                 .collect::<Result<_, StoreError>>()?;
             Ok(Done::Sealed(sealed))
+        }
+        Op::Ping => {
+            db.query("SELECT 1", &[]).await?;
+            Ok(Done::Changed(0))
         }
     }
 }

@@ -7,19 +7,14 @@
 //! op fails alone.
 //! Reads run on the rest of the pool.
 
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{Column as _, Connection as _, PgConnection, PgPool, Row as _, TypeInfo as _};
 use tokio::sync::mpsc;
 
 use super::ops::{Done, Op, apply};
 use super::sql::{Cell, Param, Row, Sql};
 use super::{Job, MAX_BATCH, StoreError};
-use crate::secret::Secret;
-
-/// Connections in the pool: the writer's and the readers'.
-const POOL: u32 = 8;
+use crate::config::PostgresConfig;
 
 impl Sql for PgConnection {
     async fn execute(
@@ -86,45 +81,11 @@ fn db_error(e: sqlx::Error) -> StoreError {
 /// Connects, creates the schema if needed, migrates it, and starts the
 /// writer; returns its queue and the pool for reads.
 pub(crate) async fn start(
-    url: &Secret,
-    schema: &str,
+    pg: &PostgresConfig,
 ) -> Result<(mpsc::UnboundedSender<Job>, PgPool), StoreError> {
-    let options: PgConnectOptions = url
-        .expose()
-        .parse()
-        .map_err(|e: sqlx::Error| StoreError::Db(describe_connect(&e)))?;
-    let mut setup = PgConnection::connect_with(&options)
+    let pool = crate::database::postgres::connect(pg, pg.pool_size)
         .await
-        .map_err(|e| StoreError::Db(describe_connect(&e)))?;
-    let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-    // Two instances starting at once may race to create it; once more settles it.
-    if sqlx::Executor::execute(&mut setup, create.as_str())
-        .await
-        .is_err()
-    {
-        sqlx::Executor::execute(&mut setup, create.as_str())
-            .await
-            .map_err(db_error)?;
-    }
-    let _ = setup.close().await;
-    let search_path = format!("SET search_path TO \"{schema}\"");
-    let pool = PgPoolOptions::new()
-        .max_connections(POOL)
-        .acquire_timeout(Duration::from_secs(10))
-        .after_connect(move |conn, _| {
-            let search_path = search_path.clone();
-            Box::pin(async move {
-                sqlx::Executor::execute(&mut *conn, search_path.as_str()).await?;
-                Ok(())
-            })
-        })
-        .connect_with(options)
-        .await
-        .map_err(|e| StoreError::Db(describe_connect(&e)))?;
-    sqlx::migrate!("src/database/migrations/postgres")
-        .run(&pool)
-        .await
-        .map_err(|e| StoreError::Db(format!("cannot migrate the schema: {e}")))?;
+        .map_err(|e| StoreError::Db(e.to_string()))?;
     let (writer, writes) = mpsc::unbounded_channel();
     tokio::spawn(write_loop(pool.clone(), writes));
     Ok((writer, pool))
@@ -187,14 +148,4 @@ async fn single(pool: &PgPool, job: &Job) -> Result<Done, StoreError> {
 pub(crate) async fn read(pool: &PgPool, op: &Op) -> Result<Done, StoreError> {
     let mut conn = pool.acquire().await.map_err(db_error)?;
     apply(&mut *conn, op).await
-}
-
-/// A connection error without the URL (it may hold a password).
-fn describe_connect(e: &sqlx::Error) -> String {
-    let text = e.to_string();
-    if text.contains("://") {
-        "cannot connect to PostgreSQL; check [store] url and that the server runs".into()
-    } else {
-        format!("cannot connect to PostgreSQL: {text}")
-    }
 }

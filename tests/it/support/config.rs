@@ -101,6 +101,9 @@ pub(crate) fn config_table(o: &Options, dir: &Path, gateway: &str, stand_in: &st
     );
     put("server.data_dir", path_value(&dir.join("data")));
     put("server.base_path", o.base_path.clone().into());
+    // A stopping test gateway stops accepting at once; the drain tests set
+    // their own `drain_seconds`.
+    put("server.drain_seconds", 0.into());
     if let Some(files) = &o.gateway_tls {
         put("server.tls_cert", path_value(&files.cert));
         put("server.tls_key", path_value(&files.key));

@@ -4,9 +4,11 @@
 
 pub(crate) mod certs;
 pub(crate) mod config;
+pub(crate) mod gateway_process;
 pub(crate) mod offline;
 pub(crate) mod process;
 pub(crate) mod receiver;
+pub(crate) mod tcp_proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

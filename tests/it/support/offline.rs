@@ -54,6 +54,11 @@ impl Offline {
         Self { gateway, _dir: dir }
     }
 
+    /// The gateway.
+    pub(crate) fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
     /// `GET uri`.
     pub(crate) async fn get(&self, uri: &str) -> Answer {
         self.send(Method::GET, uri, &[]).await
