@@ -58,12 +58,14 @@ run: build
 	$(BIN) dev
 
 # The browser test drives Debian's Chromium through ChromeDriver, the TLS
-# tests run an `openssl s_server`, and the several-instances test puts
-# Debian's nginx in front of three gateways; as root (CI, containers) these
-# Debian packages are installed here, otherwise this says what to install.
-TEST_PACKAGES = chromium chromium-driver openssl nginx
+# tests run an `openssl s_server`, the several-instances test puts Debian's
+# nginx in front of three gateways, and the deployment samples are checked
+# with `nginx -t` and `systemd-analyze verify`; as root (CI, containers)
+# these Debian packages are installed here, otherwise this says what to
+# install.
+TEST_PACKAGES = chromium chromium-driver openssl nginx systemd
 test-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null && command -v systemd-analyze >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES); \
 		else \

@@ -488,3 +488,88 @@ fn app_data_key_and_unsigned_are_checked() {
         Config::from_toml(&with("key_env = \"UNSET\""), "gw.toml", &lookup).expect_err("unset");
     assert!(err.to_string().contains("UNSET"), "{err}");
 }
+
+#[test]
+fn postgres_deployment_settings_are_checked_and_named() {
+    let ok = format!(
+        "{MINIMAL}[store]\nurl = \"postgres://gw@db/gw\"\npool_size = 20\nstatement_timeout_ms = 2500\nsslmode = \"require\"\n"
+    );
+    let c = Config::from_toml(&ok, "gw.toml", &env).expect("valid");
+    let StoreBackend::Postgres(pg) = &c.store.backend else {
+        panic!("postgres");
+    };
+    assert_eq!(pg.pool_size, 20);
+    assert_eq!(pg.statement_timeout, Duration::from_millis(2500));
+    assert_eq!(pg.tls, Some(DatabaseTls::Require));
+
+    let defaults = format!("{MINIMAL}[store]\nurl = \"postgres://gw@db/gw\"\n");
+    let c = Config::from_toml(&defaults, "gw.toml", &env).expect("valid");
+    let StoreBackend::Postgres(pg) = &c.store.backend else {
+        panic!("postgres");
+    };
+    assert_eq!(
+        (pg.pool_size, pg.tls.clone()),
+        (8, None),
+        "the URL decides TLS"
+    );
+    assert_eq!(pg.statement_timeout, Duration::from_secs(10));
+
+    let bad = format!(
+        "{MINIMAL}[store]\nurl = \"postgres://gw@db/gw\"\npool_size = 1\nstatement_timeout_ms = 0\nsslmode = \"always\"\nssl_root_cert = \"/nonexistent/ca.pem\"\n"
+    );
+    let found = problems(&bad);
+    for key in [
+        "store.pool_size",
+        "store.statement_timeout_ms",
+        "store.sslmode",
+        "store.ssl_root_cert",
+    ] {
+        assert!(found.iter().any(|p| p.key == key), "{key}: {found:?}");
+    }
+    let on_sqlite = format!("{MINIMAL}[store]\npool_size = 4\nsslmode = \"require\"\n");
+    let found = problems(&on_sqlite);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.key == "store.sslmode" && p.message.contains("PostgreSQL only")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn drain_and_log_format_are_checked_and_the_environment_wins_for_the_format() {
+    let c = Config::from_toml(MINIMAL, "gw.toml", &env).expect("valid");
+    assert_eq!(c.server.drain, Duration::from_secs(5));
+    assert_eq!(c.log.format, LogFormat::Text);
+
+    let src = format!("{MINIMAL}[log]\nformat = \"json\"\n");
+    let c = Config::from_toml(&src, "gw.toml", &env).expect("valid");
+    assert_eq!(c.log.format, LogFormat::Json);
+    let text_env = |name: &str| match name {
+        LOG_FORMAT_ENV => Some("text".to_string()),
+        other => env(other),
+    };
+    let c = Config::from_toml(&src, "gw.toml", &text_env).expect("valid");
+    assert_eq!(c.log.format, LogFormat::Text, "NOG_LOG_FORMAT wins");
+
+    let xml_env = |name: &str| match name {
+        LOG_FORMAT_ENV => Some("xml".to_string()),
+        other => env(other),
+    };
+    let found = Config::from_toml(MINIMAL, "gw.toml", &xml_env)
+        .expect_err("xml")
+        .problems;
+    assert!(
+        found
+            .iter()
+            .any(|p| p.key == "log.format" && p.message.contains("NOG_LOG_FORMAT")),
+        "{found:?}"
+    );
+    let src = format!("[server]\ndrain_seconds = 301\n\n[log]\nformat = \"yaml\"\n{MINIMAL}");
+    let keys: Vec<String> = problems(&src).into_iter().map(|p| p.key).collect();
+    assert!(
+        keys.contains(&"server.drain_seconds".to_string()),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"log.format".to_string()), "{keys:?}");
+}

@@ -451,3 +451,41 @@ async fn plugin_keyvalue_data_on_postgres_is_one_namespace_per_plugin_for_every_
     a2.delete("k").await.expect("delete");
     assert!(!a1.exists("k").await.expect("exists"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_command_exits_0_only_on_a_2xx_answer() {
+    let o = Options {
+        client_secret: SECRET.into(),
+        ..Options::default()
+    }
+    .set("server.drain_seconds", 30);
+    let (setup, _stand_in) = Setup::with_stand_in(&o).await;
+    let gateway = Process::start(&setup, None);
+    let probe = |url: String| {
+        let out = std::process::Command::new(crate::support::gateway_process::BIN)
+            .args(["probe", &url])
+            .output()
+            .expect("probe");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    let ready = format!("http://{}/readyz", setup.addr);
+    assert_eq!(probe(ready.clone()), (Some(0), "200 ready".to_string()));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &gateway.pid.to_string()])
+        .status();
+    gateway.wait_for("draining");
+    assert_eq!(
+        probe(ready),
+        (
+            Some(1),
+            "503 draining: this instance is stopping".to_string()
+        )
+    );
+    let closed = crate::support::gateway_process::free_port();
+    let (code, said) = probe(format!("http://{closed}/readyz"));
+    assert_eq!(code, Some(1));
+    assert!(said.starts_with("unreachable: "), "{said}");
+}

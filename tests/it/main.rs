@@ -6,11 +6,13 @@
 mod support;
 
 mod app_data;
+mod balanced;
 mod browser;
 mod canary;
 mod capabilities;
 mod checklist;
 mod cli;
+mod deploy;
 mod failures;
 mod flow;
 mod handoff;
@@ -19,6 +21,7 @@ mod http;
 mod instances;
 mod languages;
 mod plugins;
+mod postgres;
 mod reload;
 mod sandbox;
 mod scaffold;
