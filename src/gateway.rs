@@ -11,9 +11,10 @@ use crate::certificate::TlsError;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::{DeliveryService, Keeper};
+use crate::flow_figures::FlowFigures;
 use crate::http::{
-    App, Body, DocumentError, Draining, Listener, Probes, Surface, TlsServer, TokenApi,
-    load_documents, serve,
+    App, AppParts, Body, Console, DocumentError, Draining, Listener, Probes, Surface, TlsServer,
+    TokenApi, load_documents, serve,
 };
 use crate::metrics::Metrics;
 use crate::notion::{NotionClient, NotionError};
@@ -53,6 +54,7 @@ pub struct Gateway {
     tls: Option<Arc<TlsServer>>,
     keeper: Arc<Keeper>,
     worker: Arc<Worker>,
+    figures: Arc<FlowFigures>,
     _watcher: Option<Arc<PluginWatcher>>,
 }
 
@@ -122,6 +124,7 @@ impl Gateway {
             plugins: plugins.clone(),
             configured: [config.plugins.consumer.clone(), config.plugins.view.clone()],
         };
+        let figures = FlowFigures::start(vault.clone());
         let keeper = Arc::new(Keeper::new(vault, notion, metrics.clone()));
         let delivery = Arc::new(DeliveryService::new(
             keeper.clone(),
@@ -135,14 +138,26 @@ impl Gateway {
             .api_key
             .as_ref()
             .map(|key| TokenApi::new(key, keeper.clone()));
+        let console = config.admin.key.as_ref().map(|key| {
+            Console::new(
+                key,
+                keeper.clone(),
+                plugins.clone(),
+                config.server.trusted_proxies.clone(),
+            )
+        });
         let flow = Flow::new(config.clone(), key, plugins.clone(), delivery, clock);
         let app = Arc::new(App::new(
             config.clone(),
-            flow,
-            documents,
-            token_api,
-            metrics,
-            probes,
+            AppParts {
+                flow,
+                documents,
+                token_api,
+                metrics,
+                probes,
+                figures: figures.clone(),
+                console,
+            },
         ));
         Ok(Self {
             app,
@@ -151,6 +166,7 @@ impl Gateway {
             tls,
             keeper,
             worker: Arc::new(Worker { stop }),
+            figures,
             _watcher: watcher,
         })
     }
@@ -240,6 +256,12 @@ impl Gateway {
     pub async fn shutdown(&self) {
         self.worker.stop.notify_one();
         self.keeper.finish().await;
+        self.figures.flush().await;
+    }
+
+    /// How flows end, per minute (added to the store every few seconds).
+    pub fn flow_figures(&self) -> &Arc<FlowFigures> {
+        &self.figures
     }
 
     /// The config it was built from.

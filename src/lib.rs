@@ -21,6 +21,7 @@ mod data_dir;
 pub mod database;
 pub mod delivery;
 pub mod demo;
+pub mod flow_figures;
 mod gateway;
 mod html;
 mod http;

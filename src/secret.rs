@@ -95,6 +95,10 @@ secret_string!(
     /// The key the app signs start links with (HMAC-SHA256 over its bytes).
     AppKey
 );
+secret_string!(
+    /// The key an operator signs in to the admin console with.
+    AdminKey
+);
 
 /// A token Notion issued, access or refresh: revocation takes either
 /// (RFC 7009).

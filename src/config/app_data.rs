@@ -56,30 +56,14 @@ pub(super) fn check(c: &mut Checker<'_>, t: &RawAppData, env: EnvLookup<'_>) -> 
             UnsignedData::Refuse
         }
     };
-    let key = c.key(
-        "app_data.key",
-        t.key_env.as_deref(),
-        t.key_file.as_deref(),
-        env,
-        &format!("a random key of {MIN_APP_KEY}+ bytes (`openssl rand -hex 32`)"),
-    );
-    let key = match key {
-        Some(key) if key.expose().len() >= MIN_APP_KEY => Some(AppKey::new(key.expose())),
-        Some(_) => {
-            let at = if t.key_env.is_some() {
-                "app_data.key_env"
-            } else {
-                "app_data.key_file"
-            };
-            c.error(
-                at,
-                format!(
-                    "the app key must be at least {MIN_APP_KEY} bytes; generate one with `openssl rand -hex 32`"
-                ),
-            );
-            None
-        }
-        None => None,
-    };
+    let key = c
+        .strong_key(
+            "app_data.key",
+            (t.key_env.as_deref(), t.key_file.as_deref()),
+            env,
+            MIN_APP_KEY,
+            "the app key",
+        )
+        .map(|k| AppKey::new(k.expose()));
     AppDataConfig { key, unsigned }
 }

@@ -268,6 +268,37 @@ impl Checker<'_> {
         }
     }
 
+    /// A key of at least `min` bytes the operator gives as `{key}_env` or
+    /// `{key}_file` (see [`Checker::key`]); `name` names it in the message
+    /// when it is shorter ("the API key"). `None` when neither is given or
+    /// the one given is unusable (the error recorded).
+    pub(crate) fn strong_key(
+        &mut self,
+        key: &str,
+        (env, file): (Option<&str>, Option<&str>),
+        lookup: EnvLookup<'_>,
+        min: usize,
+        name: &str,
+    ) -> Option<Secret> {
+        let what = format!("a random key of {min}+ bytes (`openssl rand -hex 32`)");
+        let secret = self.key(key, env, file, lookup, &what)?;
+        if secret.expose().len() >= min {
+            return Some(secret);
+        }
+        let at = if env.is_some() {
+            format!("{key}_env")
+        } else {
+            format!("{key}_file")
+        };
+        self.error(
+            &at,
+            format!(
+                "{name} must be at least {min} bytes; generate one with `openssl rand -hex 32`"
+            ),
+        );
+        None
+    }
+
     /// The trimmed value of the environment variable `var`, named at `key`;
     /// an error ending with `hint` (how to set it) when it is unset or empty.
     pub(crate) fn env_value(

@@ -8,6 +8,7 @@
 //! are resolved against the working directory, as the gateway's users run it
 //! from their project folder.
 
+mod admin;
 mod app_data;
 pub(crate) mod checker;
 mod documents;
@@ -24,6 +25,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use admin::{AdminConfig, MIN_ADMIN_KEY};
 pub use app_data::{AppDataConfig, MIN_APP_KEY, UnsignedData};
 pub(crate) use checker::is_plugin_name;
 use checker::{Checker, is_world_readable};
@@ -65,6 +67,8 @@ pub(crate) struct RawConfig {
     pub(crate) app_data: app_data::RawAppData,
     #[serde(default)]
     pub(crate) log: log::RawLog,
+    #[serde(default)]
+    pub(crate) admin: admin::RawAdmin,
 }
 
 /// The checked configuration.
@@ -90,6 +94,8 @@ pub struct Config {
     pub app_data: AppDataConfig,
     /// `[log]`: how log lines are written.
     pub log: LogConfig,
+    /// `[admin]`: the operator's console (off by default).
+    pub admin: AdminConfig,
     /// Things that work but should be changed (an inline secret, say).
     pub warnings: Vec<ConfigProblem>,
 }
@@ -150,7 +156,7 @@ fn check(
     let raw: RawConfig = toml::from_str(src).map_err(|e| ConfigError {
         problems: vec![c.syntax(&e)],
     })?;
-    let server = server::check(&mut c, &raw.server);
+    let mut server = server::check(&mut c, &raw.server);
     let routes = routes::check(&mut c, &raw.routes, &server.base_path);
     let notion = notion::check(&mut c, &raw.notion, &routes, &server.data_dir, path, env);
     // A plugin setting that looks like a secret must not be written inline
@@ -168,6 +174,18 @@ fn check(
     }
     let app_data = app_data::check(&mut c, &raw.app_data, env);
     let log = log::check(&mut c, &raw.log, env);
+    let admin = admin::check(&mut c, &raw.admin, env);
+    if admin.key.is_some() && server.admin_listen.is_none() {
+        let at = admin::DEFAULT_ADMIN_LISTEN;
+        if server.listen == at {
+            c.error(
+                "admin.enabled",
+                format!("the console needs [server] admin_listen, an address other than server.listen ({at}); set it, e.g. 127.0.0.1:9101"),
+            );
+        } else {
+            server.admin_listen = Some(at);
+        }
+    }
     let warnings = c.finish().map_err(|problems| ConfigError { problems })?;
     Ok(Config {
         origin: origin.to_string(),
@@ -180,6 +198,7 @@ fn check(
         token_api,
         app_data,
         log,
+        admin,
         warnings,
     })
 }

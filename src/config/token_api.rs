@@ -32,30 +32,20 @@ pub(super) fn check(c: &mut Checker<'_>, t: &RawTokenApi, env: EnvLookup<'_>) ->
     if !t.enabled.unwrap_or(false) {
         return TokenApiConfig::default();
     }
-    let key = c.key(
-        "token_api.api_key",
-        t.api_key_env.as_deref(),
-        t.api_key_file.as_deref(),
-        env,
-        "a random key of 32+ characters",
-    );
     if t.api_key_env.is_none() && t.api_key_file.is_none() {
         c.error(
             "token_api.enabled",
             "give exactly one of api_key_env and api_key_file",
         );
     }
-    match key {
-        Some(key) if key.expose().len() >= MIN_API_KEY => TokenApiConfig {
-            api_key: Some(ApiKey::new(key.expose())),
-        },
-        Some(_) => {
-            c.error(
-                "token_api.api_key_env",
-                format!("the API key must be at least {MIN_API_KEY} characters; generate one with `openssl rand -base64 32`"),
-            );
-            TokenApiConfig::default()
-        }
-        None => TokenApiConfig::default(),
+    let key = c.strong_key(
+        "token_api.api_key",
+        (t.api_key_env.as_deref(), t.api_key_file.as_deref()),
+        env,
+        MIN_API_KEY,
+        "the API key",
+    );
+    TokenApiConfig {
+        api_key: key.map(|k| ApiKey::new(k.expose())),
     }
 }

@@ -164,6 +164,10 @@ impl Keeper {
                 Owner::User { user } => Some(user.id.clone()),
                 Owner::Workspace => None,
             },
+            owner_email: match &token.owner {
+                Owner::User { user } => user.person.as_ref().and_then(|p| p.email.clone()),
+                Owner::Workspace => None,
+            },
             sealed,
             expect_version: spec.expect_version,
         });
@@ -186,6 +190,11 @@ impl Keeper {
             self.metrics.tokens_committed.inc();
         }
         Ok(committed)
+    }
+
+    /// Tells the delivery worker to look for due deliveries now.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Lets a committed row go to the worker (its first attempt is not ours).

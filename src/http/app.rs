@@ -10,6 +10,7 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 
+use super::admin::{self, Console};
 use super::client_ip::client_ip;
 use super::documents::Document;
 use super::headers::secure;
@@ -24,8 +25,10 @@ use super::route::{Route, Routes, Surface};
 use super::server::PeerAddr;
 use super::token_api::TokenApi;
 use crate::config::Config;
+use crate::flow_figures::FlowFigures;
 use crate::metrics::Metrics;
-use crate::oauth::{BindingCookie, Callback, Flow};
+use crate::oauth::{BindingCookie, Callback, Flow, Outcome};
+use crate::vault::store::FlowOutcome;
 
 /// The gateway's request handler, shared by every connection.
 pub(crate) struct App {
@@ -44,6 +47,10 @@ pub(crate) struct App {
     metrics: Arc<Metrics>,
     /// What the readiness probe looks at, and whether this instance drains.
     probes: Probes,
+    /// How flows end, per minute, for the console.
+    figures: Arc<FlowFigures>,
+    /// The admin console, when `[admin]` is on.
+    console: Option<Console>,
 }
 
 impl std::fmt::Debug for App {
@@ -52,6 +59,24 @@ impl std::fmt::Debug for App {
             .field("routes", &self.routes)
             .finish_non_exhaustive()
     }
+}
+
+/// What the app answers with, built by the gateway from the config.
+pub(crate) struct AppParts {
+    /// The flow.
+    pub(crate) flow: Flow,
+    /// The configured documents.
+    pub(crate) documents: Vec<Document>,
+    /// The token API, when `[token_api]` is on.
+    pub(crate) token_api: Option<TokenApi>,
+    /// The counters served at the metrics route.
+    pub(crate) metrics: Arc<Metrics>,
+    /// What the readiness probe looks at.
+    pub(crate) probes: Probes,
+    /// How flows end, per minute.
+    pub(crate) figures: Arc<FlowFigures>,
+    /// The admin console, when `[admin]` is on.
+    pub(crate) console: Option<Console>,
 }
 
 /// A fresh id for a request, for logs, pages and the `x-request-id` header.
@@ -63,22 +88,24 @@ fn new_request_id() -> String {
 type Answer = (Response<Body>, bool);
 
 impl App {
-    /// The handler for `config`'s routes.
-    pub(crate) fn new(
-        config: Arc<Config>,
-        flow: Flow,
-        documents: Vec<Document>,
-        token_api: Option<TokenApi>,
-        metrics: Arc<Metrics>,
-        probes: Probes,
-    ) -> Self {
+    /// The handler for `config`'s routes, answering with `parts`.
+    pub(crate) fn new(config: Arc<Config>, parts: AppParts) -> Self {
+        let AppParts {
+            flow,
+            documents,
+            token_api,
+            metrics,
+            probes,
+            figures,
+            console,
+        } = parts;
         let landing = config
             .server
             .landing_page
             .then(|| Bytes::from(landing::render(&config)));
         let hsts = config.server.tls.is_some() || config.notion.redirect_is_https();
         Self {
-            routes: Routes::new(&config, documents, token_api.is_some()),
+            routes: Routes::new(&config, documents, token_api.is_some(), console.is_some()),
             limits: Limits::new(&config.server.rate_limit),
             results: ResultPages::for_vault(&probes.vault),
             hsts,
@@ -87,6 +114,8 @@ impl App {
             token_api,
             metrics,
             probes,
+            figures,
+            console,
             config,
         }
     }
@@ -115,6 +144,12 @@ impl App {
             (response::page(outcome::too_slow()), true)
         });
         secure(response.headers_mut(), &request_id, no_store, self.hsts);
+        if matches!(route, Route::Admin(_)) {
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(admin::CSP),
+            );
+        }
         if self.probes.draining.is_set() {
             // Kept-alive clients (a balancer's pool) move to another instance.
             response
@@ -154,6 +189,10 @@ impl App {
                     api.handle(req, body, route, &self.flow, request_id).await,
                     true,
                 ),
+                None => not_found(),
+            },
+            Route::Admin(rest) => match &self.console {
+                Some(console) => (console.handle(req, body, rest, request_id).await, true),
                 None => not_found(),
             },
             Route::WrongMethod => wrong_method(),
@@ -213,8 +252,19 @@ impl App {
             .callback(req.uri.query(), cookies(req), request_id)
             .await;
         let (shown, real_flow) = match callback {
-            Callback::Ended(shown) => (shown, true),
+            Callback::Ended(shown) => {
+                self.figures.record(match shown.outcome {
+                    Outcome::Connected | Outcome::Received => FlowOutcome::Completed,
+                    Outcome::Denied => FlowOutcome::Denied,
+                    Outcome::Failed(_) => FlowOutcome::Failed,
+                });
+                (shown, true)
+            }
             Callback::Failed { error, state } => {
+                // Only a callback about a real flow (its state checked) counts.
+                if state.is_some() {
+                    self.figures.record(FlowOutcome::Failed);
+                }
                 let info = outcome::error_info(&error);
                 tracing::warn!(request_id, kind = ?info.kind, status = info.status, "callback failed: {error}");
                 let shown = self.flow.error_page(info, state.as_ref(), request_id).await;

@@ -8,6 +8,7 @@
 //! refusals) is answered in one place ([`outcome`]) with the responses built
 //! in [`response`].
 
+mod admin;
 mod app;
 mod client_ip;
 mod connection;
@@ -27,7 +28,8 @@ mod server;
 mod tls;
 mod token_api;
 
-pub(crate) use app::{App, Listener};
+pub(crate) use admin::Console;
+pub(crate) use app::{App, AppParts, Listener};
 pub(crate) use documents::{DocumentError, load_documents};
 pub(crate) use probes::Draining;
 pub(crate) use probes::Probes;

@@ -29,6 +29,8 @@ pub(super) enum Route<'a> {
     Landing,
     /// Under the token API's prefix, when the API is on.
     Api(ApiRoute<'a>),
+    /// `/admin` and below (what follows `/admin`), when the console is on.
+    Admin(&'a str),
     /// Any path outside the token API asked with a method other than GET
     /// or HEAD.
     WrongMethod,
@@ -49,6 +51,7 @@ impl Route<'_> {
             Self::Document(_) => "document",
             Self::Landing => "landing",
             Self::Api(_) => "token_api",
+            Self::Admin(_) => "admin",
             Self::WrongMethod => "wrong_method",
             Self::NotFound => "not_found",
         }
@@ -105,12 +108,14 @@ pub(super) struct Routes {
     api: Option<String>,
     /// Whether an admin listener of its own serves metrics and the API.
     admin_apart: bool,
+    /// Whether the console is on (at `/admin`, on the admin listener).
+    console: bool,
 }
 
 impl Routes {
     /// The routes of `config`, serving `documents`, with the token API
     /// mounted when `api` is true.
-    pub(super) fn new(config: &Config, documents: Vec<Document>, api: bool) -> Self {
+    pub(super) fn new(config: &Config, documents: Vec<Document>, api: bool, console: bool) -> Self {
         let r = &config.routes;
         Self {
             start: r.start.clone(),
@@ -130,6 +135,7 @@ impl Routes {
                 .collect(),
             api: api.then(|| r.api.clone()),
             admin_apart: config.server.admin_listen.is_some(),
+            console,
         }
     }
 
@@ -150,7 +156,7 @@ impl Routes {
         if !self.admin_apart {
             return route;
         }
-        let admin_only = matches!(route, Route::Metrics | Route::Api(_));
+        let admin_only = matches!(route, Route::Metrics | Route::Api(_) | Route::Admin(_));
         let both = matches!(route, Route::Health | Route::Ready);
         match surface {
             Surface::Public if admin_only => Route::NotFound,
@@ -163,6 +169,11 @@ impl Routes {
     fn resolve_any<'a>(&'a self, method: &Method, path: &'a str) -> Route<'a> {
         if let Some(rest) = self.api.as_deref().and_then(|p| under(path, p)) {
             return Route::Api(api_route(method, rest));
+        }
+        if self.console
+            && let Some(rest) = under(path, "/admin")
+        {
+            return Route::Admin(rest);
         }
         if method != Method::GET && method != Method::HEAD {
             return Route::WrongMethod;

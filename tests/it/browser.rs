@@ -17,7 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
 
-fn artifacts() -> PathBuf {
+pub(crate) fn artifacts() -> PathBuf {
     let dir = repo().join("target/browser-artifacts");
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     dir
@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 }
 
 /// ChromeDriver and a headless Chromium session with a fresh profile.
-async fn browser(profile: &std::path::Path) -> (Running, Client) {
+pub(crate) async fn browser(profile: &std::path::Path) -> (Running, Client) {
     for tool in ["chromium", "chromedriver"] {
         assert!(
             Command::new("sh")
@@ -84,13 +84,13 @@ async fn browser(profile: &std::path::Path) -> (Running, Client) {
     }
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     std::fs::write(artifacts().join(name), png).expect("write screenshot");
 }
 
-async fn text(c: &Client) -> String {
+pub(crate) async fn text(c: &Client) -> String {
     c.find(Locator::Css("body"))
         .await
         .expect("body")

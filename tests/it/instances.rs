@@ -137,9 +137,7 @@ async fn sigterm_during_a_slow_callback_drains_finishes_it_and_exits_0() {
         assert!(start.elapsed() < Duration::from_secs(10), "no exchange");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &gateway.pid.to_string()])
-        .status();
+    gateway.sigterm();
     let signalled = Instant::now();
     // Within the drain: still serving, and not ready.
     let mut seen_503 = false;
@@ -179,15 +177,9 @@ async fn a_second_sigterm_exits_at_once() {
     .set("server.drain_seconds", 60);
     let (setup, _stand_in) = Setup::with_stand_in(&o).await;
     let mut gateway = Process::start(&setup, None);
-    let kill = |pid: u32| {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    };
-    kill(gateway.pid);
+    gateway.sigterm();
     gateway.wait_for("draining");
     let started = Instant::now();
-    kill(gateway.pid);
     let exited = gateway.terminate(Duration::from_secs(10));
     assert!(exited.is_some(), "{}", gateway.log());
     assert!(
@@ -473,9 +465,7 @@ async fn the_probe_command_exits_0_only_on_a_2xx_answer() {
     };
     let ready = format!("http://{}/readyz", setup.addr);
     assert_eq!(probe(ready.clone()), (Some(0), "200 ready".to_string()));
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &gateway.pid.to_string()])
-        .status();
+    gateway.sigterm();
     gateway.wait_for("draining");
     assert_eq!(
         probe(ready),

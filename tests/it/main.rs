@@ -5,6 +5,7 @@
 
 mod support;
 
+mod admin;
 mod app_data;
 mod balanced;
 mod browser;
@@ -12,6 +13,7 @@ mod canary;
 mod capabilities;
 mod checklist;
 mod cli;
+mod console_browser;
 mod deploy;
 mod failures;
 mod flow;

@@ -2,9 +2,11 @@
 //! Every callback makes three writes (its exchange record, its commit, its
 //! acknowledgement); run one by one they cost five round trips per flow on
 //! the writer's one connection. Here a batch's exchange records become one
-//! `INSERT … unnest`, its new-token commits three statements, and its
-//! acknowledgements one `UPDATE … unnest`, whatever the batch's size. Other
-//! ops (and refreshes, whose compare-and-set is per row) run one by one.
+//! `INSERT … unnest`, its new-token commits three statements, its
+//! acknowledgements one `UPDATE … unnest`, and its result pages one sweep
+//! and one `INSERT` (kept) or one `DELETE … RETURNING` (taken), whatever the
+//! batch's size. Other ops (and refreshes, whose compare-and-set is per
+//! row) run one by one.
 
 use std::collections::HashSet;
 
@@ -25,6 +27,8 @@ pub(crate) async fn run(
     begin_exchanges(db, ops, &mut done).await?;
     commits(db, ops, &mut done).await?;
     acknowledgements(db, ops, &mut done).await?;
+    put_pages(db, ops, &mut done).await?;
+    take_pages(db, ops, &mut done).await?;
     Ok(done)
 }
 
@@ -100,8 +104,8 @@ async fn commits(
         sqlx::query(
             concat!(
                 connection_insert!(),
-                "SELECT b, w, n, o, t, 1, at, at \
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[]) AS u(b, w, n, o, t, at)",
+                "SELECT b, w, n, o, e, t, 1, at, at \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[]) AS u(b, w, n, o, e, t, at)",
                 connection_replace!()
             ),
         )
@@ -109,6 +113,7 @@ async fn commits(
         .bind(kept.iter().map(|(_, w)| w.workspace_id.as_str()).collect::<Vec<_>>())
         .bind(kept.iter().map(|(_, w)| w.workspace_name.as_deref()).collect::<Vec<_>>())
         .bind(kept.iter().map(|(_, w)| w.owner_user_id.as_deref()).collect::<Vec<_>>())
+        .bind(kept.iter().map(|(_, w)| w.owner_email.as_deref()).collect::<Vec<_>>())
         .bind(kept.iter().map(|(_, w)| w.sealed.as_slice()).collect::<Vec<_>>())
         .bind(kept.iter().map(|(c, _)| c.now).collect::<Vec<_>>())
         .execute(&mut *db)
@@ -190,6 +195,101 @@ async fn acknowledgements(
     let mut acked: HashSet<String> = acked.into_iter().map(|(id,)| id).collect();
     for (i, id, _, _) in mine {
         done[i] = Some(Done::Changed(u64::from(acked.remove(id))));
+    }
+    Ok(())
+}
+
+/// A kept page of a batch: its op's index, id hash, owner, sealed page,
+/// expiry and clock.
+type PageRow<'a> = (usize, &'a str, &'a str, &'a [u8], i64, i64);
+
+async fn put_pages(
+    db: &mut PgConnection,
+    ops: &[&Op],
+    done: &mut [Option<Done>],
+) -> Result<(), StoreError> {
+    let mine: Vec<PageRow<'_>> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::PutPage {
+                id_hash,
+                owner,
+                page,
+                expires_at,
+                now,
+            } => Some((
+                i,
+                id_hash.as_str(),
+                owner.as_str(),
+                page.as_slice(),
+                *expires_at,
+                *now,
+            )),
+            _ => None,
+        })
+        .collect();
+    if mine.len() < 2 {
+        return Ok(());
+    }
+    let now = mine.iter().map(|m| m.5).min().unwrap_or(0);
+    sqlx::query("DELETE FROM vault_result_page WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *db)
+        .await
+        .map_err(db_error)?;
+    sqlx::query(
+        "INSERT INTO vault_result_page (id_hash, owner, page, expires_at) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[])",
+    )
+    .bind(mine.iter().map(|m| m.1).collect::<Vec<_>>())
+    .bind(mine.iter().map(|m| m.2).collect::<Vec<_>>())
+    .bind(mine.iter().map(|m| m.3).collect::<Vec<_>>())
+    .bind(mine.iter().map(|m| m.4).collect::<Vec<_>>())
+    .execute(&mut *db)
+    .await
+    .map_err(db_error)?;
+    for m in mine {
+        done[m.0] = Some(Done::Changed(1));
+    }
+    Ok(())
+}
+
+async fn take_pages(
+    db: &mut PgConnection,
+    ops: &[&Op],
+    done: &mut [Option<Done>],
+) -> Result<(), StoreError> {
+    let mine: Vec<(usize, &str, &str, i64)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::TakePage {
+                id_hash,
+                owner,
+                now,
+            } => Some((i, id_hash.as_str(), owner.as_str(), *now)),
+            _ => None,
+        })
+        .collect();
+    if mine.len() < 2 {
+        return Ok(());
+    }
+    let taken: Vec<(String, String, Vec<u8>, i64)> = sqlx::query_as(
+        "DELETE FROM vault_result_page p USING unnest($1::text[], $2::text[]) AS u(id, owner) \
+         WHERE p.id_hash = u.id AND p.owner = u.owner RETURNING p.id_hash, p.owner, p.page, p.expires_at",
+    )
+    .bind(mine.iter().map(|m| m.1).collect::<Vec<_>>())
+    .bind(mine.iter().map(|m| m.2).collect::<Vec<_>>())
+    .fetch_all(&mut *db)
+    .await
+    .map_err(db_error)?;
+    for (i, id_hash, owner, now) in mine {
+        let page = taken
+            .iter()
+            .find(|t| t.0 == id_hash && t.1 == owner && t.3 > now)
+            .map(|t| t.2.clone());
+        done[i] = Some(Done::Page(page));
     }
     Ok(())
 }

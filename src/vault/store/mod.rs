@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use ops::{Done, Op};
 pub use records::{
-    Claimed, Commit, Committed, Connection, ConnectionFigures, ConnectionWrite, DeliveryFigures,
-    DeliveryRecord, Evidence, ExchangeFigures, Reason, SealedTable, Status, Table,
+    Claimed, Commit, Committed, Connection, ConnectionFigures, ConnectionPage, ConnectionWrite,
+    DeliveryFigures, DeliveryRecord, Evidence, EvidenceRecord, ExchangeFigures, FlowOutcome,
+    Reason, SealedTable, Status, Table,
 };
 
 use crate::config::StoreBackend;
@@ -470,6 +471,101 @@ impl Store {
     /// The latest deliveries, newest first (no secrets).
     pub async fn deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         expect!(self.run(Op::Deliveries { limit }).await?, Deliveries)
+    }
+
+    /// Adds flow counts, `(minute start in ms, outcome, count)`, to the
+    /// store's per-minute figures, and forgets minutes older than two days.
+    pub async fn add_flow_counts(
+        &self,
+        counts: Vec<(i64, FlowOutcome, i64)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let op = Op::AddFlowCounts {
+            counts: counts
+                .into_iter()
+                .map(|(m, o, n)| (m, o.name(), n))
+                .collect(),
+            forget_before: now - 2 * 24 * 3600 * 1000,
+        };
+        self.changed(op).await.map(drop)
+    }
+
+    /// Flows by outcome per minute since `since` (ms): `(minute, outcome,
+    /// count)`, oldest first.
+    pub async fn flow_minutes(&self, since: i64) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        expect!(self.run(Op::FlowMinutes { since }).await?, FlowMinutes)
+    }
+
+    /// Exchanges or refreshes that ended since `since` (ms), by status.
+    pub async fn ended_since(
+        &self,
+        table: Evidence,
+        since: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        expect!(self.run(Op::EndedSince { table, since }).await?, Counts)
+    }
+
+    /// One page of the connections whose bot id, workspace id or name, or
+    /// owner email contains `query` (case-insensitive; all when `None`).
+    pub async fn search_connections(
+        &self,
+        query: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<ConnectionPage, StoreError> {
+        let op = Op::SearchConnections {
+            query: query.map(str::to_string),
+            limit,
+            offset,
+        };
+        expect!(self.run(op).await?, ConnectionPage)
+    }
+
+    /// One connection's latest deliveries, newest first.
+    pub async fn deliveries_of(
+        &self,
+        bot_id: &str,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let op = Op::DeliveriesOf {
+            bot_id: bot_id.to_string(),
+            limit,
+        };
+        expect!(self.run(op).await?, Deliveries)
+    }
+
+    /// One connection's latest refreshes, newest first.
+    pub async fn refreshes_of(
+        &self,
+        bot_id: &str,
+        limit: i64,
+    ) -> Result<Vec<EvidenceRecord>, StoreError> {
+        let op = Op::RefreshesOf {
+            bot_id: bot_id.to_string(),
+            limit,
+        };
+        expect!(self.run(op).await?, Evidence)
+    }
+
+    /// Deliveries pending or dead, oldest first.
+    pub async fn undelivered(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+        expect!(self.run(Op::Undelivered { limit }).await?, Deliveries)
+    }
+
+    /// Exchanges counted lost, newest first.
+    pub async fn lost_exchanges(&self, limit: i64) -> Result<Vec<EvidenceRecord>, StoreError> {
+        expect!(self.run(Op::LostExchanges { limit }).await?, Evidence)
+    }
+
+    /// Makes the dead delivery `id` (or every dead delivery, with `None`)
+    /// due again now; how many were. A delivery whose token is gone cannot
+    /// be retried.
+    pub async fn retry_dead(&self, id: Option<&str>) -> Result<u64, StoreError> {
+        let op = Op::RetryDead {
+            id: id.map(str::to_string),
+            now: now_ms(),
+        };
+        self.changed(op).await
     }
 
     /// Whether the database answers: one trivial query, on the readers

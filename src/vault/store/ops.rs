@@ -5,7 +5,8 @@
 
 use super::StoreError;
 use super::records::{
-    Claimed, Commit, Committed, Connection, DeliveryRecord, Evidence, Reason, SealedTable, Table,
+    Claimed, Commit, Committed, Connection, ConnectionPage, DeliveryRecord, Evidence,
+    EvidenceRecord, Reason, SealedTable, Table,
 };
 use super::sql::{Param, Row, Sql};
 
@@ -15,7 +16,7 @@ use super::sql::{Param, Row, Sql};
 /// The columns of a new connection row.
 macro_rules! connection_insert {
     () => {
-        "INSERT INTO vault_connection (bot_id, workspace_id, workspace_name, owner_user_id, token, version, created_at, updated_at) "
+        "INSERT INTO vault_connection (bot_id, workspace_id, workspace_name, owner_user_id, owner_email, token, version, created_at, updated_at) "
     };
 }
 
@@ -24,6 +25,7 @@ macro_rules! connection_replace {
     () => {
         " ON CONFLICT (bot_id) DO UPDATE SET workspace_id = excluded.workspace_id, \
          workspace_name = excluded.workspace_name, owner_user_id = excluded.owner_user_id, \
+         owner_email = excluded.owner_email, \
          token = excluded.token, version = vault_connection.version + 1, \
          updated_at = excluded.updated_at, revoked_at = NULL"
     };
@@ -167,6 +169,34 @@ pub(crate) enum Op {
     Sealed { table: SealedTable },
     /// Asks the database for nothing, to see that it answers.
     Ping,
+    /// Flows by outcome per minute since `since` (ms).
+    FlowMinutes { since: i64 },
+    /// Exchanges or refreshes that ended since `since`, by status.
+    EndedSince { table: Evidence, since: i64 },
+    /// Connections matching `query` (bot id, workspace name or id, owner
+    /// email; any when `None`), newest first.
+    SearchConnections {
+        query: Option<String>,
+        limit: i64,
+        offset: i64,
+    },
+    /// One connection's deliveries, newest first.
+    DeliveriesOf { bot_id: String, limit: i64 },
+    /// One connection's refreshes, newest first.
+    RefreshesOf { bot_id: String, limit: i64 },
+    /// Deliveries not delivered (pending or dead), oldest first.
+    Undelivered { limit: i64 },
+    /// Exchanges counted lost, newest first.
+    LostExchanges { limit: i64 },
+    // Writes the console makes.
+    /// Adds flow counts per minute (and forgets minutes before `forget_before`).
+    AddFlowCounts {
+        counts: Vec<(i64, &'static str, i64)>,
+        forget_before: i64,
+    },
+    /// Makes a dead delivery (or, with `id` `None`, every dead delivery
+    /// that still holds its token) due again now.
+    RetryDead { id: Option<String>, now: i64 },
 }
 
 /// What an op gave back.
@@ -194,6 +224,12 @@ pub(crate) enum Done {
     AppData(Option<String>),
     /// A sealed result page, if it was there for its owner.
     Page(Option<Vec<u8>>),
+    /// `(minute, outcome, count)` rows.
+    FlowMinutes(Vec<(i64, String, i64)>),
+    /// A page of connections.
+    ConnectionPage(ConnectionPage),
+    /// Exchange or refresh records.
+    Evidence(Vec<EvidenceRecord>),
 }
 
 impl Op {
@@ -206,6 +242,7 @@ impl Op {
         matches!(
             self,
             Self::Commit(_)
+                | Self::RetryDead { .. }
                 | Self::OpenSession { .. }
                 | Self::Reschedule { .. }
                 | Self::MarkRevoked { .. }
@@ -223,8 +260,31 @@ impl Op {
                 | Self::Deliveries { .. }
                 | Self::Sealed { .. }
                 | Self::Ping
+                | Self::FlowMinutes { .. }
+                | Self::EndedSince { .. }
+                | Self::SearchConnections { .. }
+                | Self::DeliveriesOf { .. }
+                | Self::RefreshesOf { .. }
+                | Self::Undelivered { .. }
+                | Self::LostExchanges { .. }
         )
     }
+}
+
+/// The search of [`Op::SearchConnections`]: `$1` a lowercase `LIKE`
+/// pattern, or `NULL` for every connection.
+macro_rules! connection_filter {
+    () => {
+        " WHERE ($1 IS NULL OR LOWER(bot_id) LIKE $1 ESCAPE '\\' OR LOWER(workspace_id) LIKE $1 ESCAPE '\\' \
+         OR LOWER(COALESCE(workspace_name, '')) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(owner_email, '')) LIKE $1 ESCAPE '\\')"
+    };
+}
+
+/// The columns [`connection_of`] reads, in its order.
+macro_rules! connection_columns {
+    () => {
+        "bot_id, workspace_id, workspace_name, owner_user_id, version, created_at, updated_at, revoked_at, owner_email"
+    };
 }
 
 fn connection_of(r: &mut Row) -> Result<Connection, StoreError> {
@@ -237,7 +297,61 @@ fn connection_of(r: &mut Row) -> Result<Connection, StoreError> {
         created_at: r.int(5)?,
         updated_at: r.int(6)?,
         revoked_at: r.opt_int(7)?,
+        owner_email: r.opt_text(8)?,
     })
+}
+
+/// The columns [`deliveries_of`] reads, in its order.
+macro_rules! delivery_columns {
+    () => {
+        "id, bot_id, reason, status, attempts, last_error, next_attempt_at, created_at, finished_at"
+    };
+}
+
+fn deliveries_of(rows: Vec<Row>) -> Result<Vec<DeliveryRecord>, StoreError> {
+    rows.into_iter()
+        .map(|mut r| {
+            Ok(DeliveryRecord {
+                id: r.text(0)?,
+                bot_id: r.text(1)?,
+                reason: r.text(2)?,
+                status: r.text(3)?,
+                attempts: r.int(4)?,
+                last_error: r.opt_text(5)?,
+                next_attempt_at: r.int(6)?,
+                created_at: r.int(7)?,
+                finished_at: r.opt_int(8)?,
+            })
+        })
+        .collect()
+}
+
+fn evidence_of(rows: Vec<Row>) -> Result<Vec<EvidenceRecord>, StoreError> {
+    rows.into_iter()
+        .map(|mut r| {
+            Ok(EvidenceRecord {
+                id: r.text(0)?,
+                status: r.text(1)?,
+                started_at: r.int(2)?,
+                finished_at: r.opt_int(3)?,
+            })
+        })
+        .collect()
+}
+
+/// `text` as a `LIKE` pattern that matches it anywhere, its own `%`, `_`
+/// and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for ch in text.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
 }
 
 fn claimed_of(r: &mut Row) -> Result<Claimed, StoreError> {
@@ -509,8 +623,11 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         Op::Connections => {
             let rows = db
                 .query(
-                    "SELECT bot_id, workspace_id, workspace_name, owner_user_id, version, created_at, updated_at, revoked_at \
-                     FROM vault_connection ORDER BY created_at DESC, bot_id",
+                    concat!(
+                        "SELECT ",
+                        connection_columns!(),
+                        " FROM vault_connection ORDER BY created_at DESC, bot_id"
+                    ),
                     &[],
                 )
                 .await?;
@@ -520,8 +637,11 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         Op::Connection { bot_id } => {
             let mut rows = db
                 .query(
-                    "SELECT bot_id, workspace_id, workspace_name, owner_user_id, version, created_at, updated_at, revoked_at, token \
-                     FROM vault_connection WHERE bot_id = $1",
+                    concat!(
+                        "SELECT ",
+                        connection_columns!(),
+                        ", token FROM vault_connection WHERE bot_id = $1"
+                    ),
                     &[bot_id.into()],
                 )
                 .await?;
@@ -529,7 +649,7 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
                 None => Ok(Done::Connection(None)),
                 Some(mut r) => {
                     let c = connection_of(&mut r)?;
-                    let sealed = r.opt_blob(8)?;
+                    let sealed = r.opt_blob(9)?;
                     Ok(Done::Connection(Some((c, sealed))))
                 }
             }
@@ -555,24 +675,15 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         Op::Deliveries { limit } => {
             let rows = db
                 .query(
-                    "SELECT id, reason, status, attempts, last_error FROM vault_outbox \
-                     ORDER BY created_at DESC, id LIMIT $1",
+                    concat!(
+                        "SELECT ",
+                        delivery_columns!(),
+                        " FROM vault_outbox ORDER BY created_at DESC, id LIMIT $1"
+                    ),
                     &[(*limit).into()],
                 )
                 .await?;
-            let records = rows
-                .into_iter()
-                .map(|mut r| {
-                    Ok(DeliveryRecord {
-                        id: r.text(0)?,
-                        reason: r.text(1)?,
-                        status: r.text(2)?,
-                        attempts: r.int(3)?,
-                        last_error: r.opt_text(4)?,
-                    })
-                })
-                .collect::<Result<_, StoreError>>()?;
-            Ok(Done::Deliveries(records))
+            Ok(Done::Deliveries(deliveries_of(rows)?))
         }
         Op::Sealed { table } => {
             let sql = match table {
@@ -596,6 +707,139 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
             db.query("SELECT 1", &[]).await?;
             Ok(Done::Changed(0))
         }
+        Op::FlowMinutes { since } => {
+            let rows = db
+                .query(
+                    "SELECT minute, outcome, count FROM vault_flow_minute WHERE minute >= $1 ORDER BY minute, outcome",
+                    &[(*since).into()],
+                )
+                .await?;
+            let minutes = rows
+                .into_iter()
+                .map(|mut r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)))
+                .collect::<Result<_, StoreError>>()?;
+            Ok(Done::FlowMinutes(minutes))
+        }
+        Op::EndedSince { table, since } => {
+            let sql = match table {
+                Evidence::Exchange => {
+                    "SELECT status, COUNT(*) FROM vault_exchange WHERE finished_at >= $1 GROUP BY status ORDER BY status"
+                }
+                Evidence::Refresh => {
+                    "SELECT status, COUNT(*) FROM vault_refresh WHERE finished_at >= $1 GROUP BY status ORDER BY status"
+                }
+            };
+            Ok(Done::Counts(counts_of(db.query(sql, &[(*since).into()]).await?)?))
+        }
+        Op::SearchConnections {
+            query,
+            limit,
+            offset,
+        } => {
+            let pattern = query.as_deref().map(contains_pattern);
+            let rows = db
+                .query(
+                    concat!(
+                        "SELECT ",
+                        connection_columns!(),
+                        " FROM vault_connection",
+                        connection_filter!(),
+                        " ORDER BY created_at DESC, bot_id LIMIT $2 OFFSET $3"
+                    ),
+                    &[pattern.as_deref().into(), (*limit).into(), (*offset).into()],
+                )
+                .await?;
+            let connections = rows
+                .into_iter()
+                .map(|mut r| connection_of(&mut r))
+                .collect::<Result<_, _>>()?;
+            let mut total = db
+                .query(
+                    concat!("SELECT COUNT(*) FROM vault_connection", connection_filter!()),
+                    &[pattern.as_deref().into()],
+                )
+                .await?;
+            let total = match total.pop() {
+                Some(mut r) => r.int(0)?,
+                None => 0,
+            };
+            Ok(Done::ConnectionPage(ConnectionPage { connections, total }))
+        }
+        Op::DeliveriesOf { bot_id, limit } => {
+            let rows = db
+                .query(
+                    concat!(
+                        "SELECT ",
+                        delivery_columns!(),
+                        " FROM vault_outbox WHERE bot_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+                    ),
+                    &[bot_id.into(), (*limit).into()],
+                )
+                .await?;
+            Ok(Done::Deliveries(deliveries_of(rows)?))
+        }
+        Op::RefreshesOf { bot_id, limit } => {
+            let rows = db
+                .query(
+                    "SELECT id, status, started_at, finished_at FROM vault_refresh WHERE bot_id = $1 \
+                     ORDER BY started_at DESC, id LIMIT $2",
+                    &[bot_id.into(), (*limit).into()],
+                )
+                .await?;
+            Ok(Done::Evidence(evidence_of(rows)?))
+        }
+        Op::Undelivered { limit } => {
+            let rows = db
+                .query(
+                    concat!(
+                        "SELECT ",
+                        delivery_columns!(),
+                        " FROM vault_outbox WHERE status <> 'delivered' ORDER BY created_at, id LIMIT $1"
+                    ),
+                    &[(*limit).into()],
+                )
+                .await?;
+            Ok(Done::Deliveries(deliveries_of(rows)?))
+        }
+        Op::LostExchanges { limit } => {
+            let rows = db
+                .query(
+                    "SELECT exchange_id, status, started_at, finished_at FROM vault_exchange WHERE status = 'lost' \
+                     ORDER BY started_at DESC, exchange_id LIMIT $1",
+                    &[(*limit).into()],
+                )
+                .await?;
+            Ok(Done::Evidence(evidence_of(rows)?))
+        }
+        Op::AddFlowCounts {
+            counts,
+            forget_before,
+        } => {
+            db.execute(
+                "DELETE FROM vault_flow_minute WHERE minute < $1",
+                &[(*forget_before).into()],
+            )
+            .await?;
+            let mut changed = 0;
+            for (minute, outcome, n) in counts {
+                changed += db
+                    .execute(
+                        "INSERT INTO vault_flow_minute (minute, outcome, count) VALUES ($1, $2, $3) \
+                         ON CONFLICT (minute, outcome) DO UPDATE SET count = vault_flow_minute.count + excluded.count",
+                        &[(*minute).into(), (*outcome).into(), (*n).into()],
+                    )
+                    .await?;
+            }
+            Ok(Done::Changed(changed))
+        }
+        Op::RetryDead { id, now } => changed(
+            db.execute(
+                "UPDATE vault_outbox SET status = 'pending', next_attempt_at = $1, finished_at = NULL \
+                 WHERE status = 'dead' AND token IS NOT NULL AND ($2 IS NULL OR id = $2)",
+                &[(*now).into(), id.as_deref().into()],
+            )
+            .await?,
+        ),
     }
 }
 
@@ -608,7 +852,7 @@ async fn commit<S: Sql>(db: &mut S, c: &Commit) -> Result<Done, StoreError> {
                 db.execute(
                     concat!(
                         connection_insert!(),
-                        "VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
+                        "VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
                         connection_replace!()
                     ),
                     &[
@@ -616,6 +860,7 @@ async fn commit<S: Sql>(db: &mut S, c: &Commit) -> Result<Done, StoreError> {
                         (&w.workspace_id).into(),
                         w.workspace_name.as_deref().into(),
                         w.owner_user_id.as_deref().into(),
+                        w.owner_email.as_deref().into(),
                         w.sealed.as_slice().into(),
                         c.now.into(),
                     ],

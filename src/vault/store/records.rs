@@ -45,6 +45,8 @@ pub struct Connection {
     pub workspace_name: Option<String>,
     /// The user who authorized, when Notion said.
     pub owner_user_id: Option<String>,
+    /// That user's email, when Notion said.
+    pub owner_email: Option<String>,
     /// 1 for the first token, +1 for every new pair (refresh or reconnect).
     pub version: i64,
     /// When it was first connected (ms since the epoch).
@@ -60,14 +62,70 @@ pub struct Connection {
 pub struct DeliveryRecord {
     /// The idempotency key.
     pub id: String,
+    /// The authorization it delivers.
+    pub bot_id: String,
     /// `new`, `refreshed` or `revoked`.
     pub reason: String,
     /// `pending`, `delivered` or `dead`.
     pub status: String,
     /// Attempts made.
     pub attempts: i64,
-    /// The last failure, if any.
+    /// The last failure, if any (scrubbed of secrets when it was recorded).
     pub last_error: Option<String>,
+    /// When the next attempt is due (ms since the epoch; pending only).
+    pub next_attempt_at: i64,
+    /// When the token arrived (ms since the epoch).
+    pub created_at: i64,
+    /// When it was delivered or parked dead (ms since the epoch).
+    pub finished_at: Option<i64>,
+}
+
+/// One record of evidence: a code exchange or a refresh and how it ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceRecord {
+    /// The exchange's or refresh's id.
+    pub id: String,
+    /// `pending`, `committed`, `failed` or `lost`.
+    pub status: String,
+    /// When it began (ms since the epoch).
+    pub started_at: i64,
+    /// When it ended (ms since the epoch).
+    pub finished_at: Option<i64>,
+}
+
+/// How a flow ended, as the console's figures count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlowOutcome {
+    /// The user connected: the success page.
+    Completed,
+    /// The user declined on Notion's consent page.
+    Denied,
+    /// Any other end: a bad or replayed callback, Notion refusing, a
+    /// consumer that failed.
+    Failed,
+}
+
+impl FlowOutcome {
+    /// Every outcome, in the order figures show them.
+    pub const ALL: [FlowOutcome; 3] = [Self::Completed, Self::Denied, Self::Failed];
+
+    /// Its name in the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One page of connections matching a search.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionPage {
+    /// The connections on this page, newest first.
+    pub connections: Vec<Connection>,
+    /// How many match in all.
+    pub total: i64,
 }
 
 /// One delivery claimed for an attempt, with its sealed token.
@@ -124,6 +182,8 @@ pub struct ConnectionWrite {
     pub workspace_name: Option<String>,
     /// The user who authorized.
     pub owner_user_id: Option<String>,
+    /// That user's email.
+    pub owner_email: Option<String>,
     /// The token sealed for the connection row.
     pub sealed: Vec<u8>,
     /// A refresh's compare-and-set: the version the new pair replaces.

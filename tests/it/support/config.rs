@@ -12,6 +12,9 @@ use super::{Options, plugins_dir_with, shared_cache_dir};
 /// The app key test gateways check signed start links with.
 pub(crate) const APP_KEY: &str = "test-app-key-0123456789abcdefghijklmnopq";
 
+/// The admin console's key in tests (as `TEST_ADMIN_KEY`).
+pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijklmno";
+
 /// Sets `path` (dotted table names, then the key: `"server.rate_limit.per_ip_burst"`)
 /// in `table` to `value`, creating the tables on the way.
 ///
@@ -172,6 +175,7 @@ pub(crate) fn load_config(
         "TEST_SECRET" => Some(secret.clone()),
         "TEST_API_KEY" => api_key.clone(),
         "TEST_APP_KEY" => Some(APP_KEY.to_string()),
+        "TEST_ADMIN_KEY" => Some(ADMIN_KEY.to_string()),
         _ => None,
     };
     Config::from_toml(text, "gateway.toml", &env).map_err(|e| e.to_string())

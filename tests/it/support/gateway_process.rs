@@ -101,6 +101,7 @@ impl Process {
             .env("TEST_SECRET", SECRET)
             .env("TEST_API_KEY", API_KEY)
             .env("TEST_APP_KEY", crate::support::config::APP_KEY)
+            .env("TEST_ADMIN_KEY", crate::support::config::ADMIN_KEY)
             .env("NOG_LOG", "info,notion_oauth_gateway::delivery=debug")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
@@ -156,9 +157,7 @@ impl Process {
     /// SIGTERM, then waits up to `limit` for the process to exit; its exit
     /// status, or `None` if it is still running.
     pub(crate) fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
+        self.sigterm();
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(status)) = self.child.0.try_wait() {
@@ -167,6 +166,13 @@ impl Process {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Sends SIGTERM (the first drains, a second exits at once).
+    pub(crate) fn sigterm(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
     }
 
     /// SIGKILL: no destructor, no flush, no goodbye.
