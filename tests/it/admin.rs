@@ -241,19 +241,7 @@ async fn a_dead_delivery_is_retried_from_the_console_once_the_consumer_is_back()
         let receiver = Receiver::start(200, Duration::ZERO).await;
         let proxy = Proxy::start(receiver.addr).await;
         proxy.set_down(true);
-        let o = Options::with_plugins("webhook-consumer", "default-view")
-            .set(
-                "plugins.grants.webhook-consumer.http_hosts",
-                vec![proxy.addr.to_string()],
-            )
-            .set(
-                "plugins.settings.webhook-consumer.url",
-                format!("http://{}/hook", proxy.addr),
-            )
-            .set(
-                "plugins.settings.webhook-consumer.signing_secret",
-                "whsec_x",
-            )
+        let o = Options::webhook_to(proxy.addr)
             .on(store)
             .set("store.delivery_max_attempts", 1);
         let h = Harness::start(console(o)).await;

@@ -84,19 +84,7 @@ async fn a_thousand_flows_over_three_instances_behind_nginx_with_sigkills_lose_n
     let leaf = ca.leaf(dir.path(), "proxy", Leaf::Valid("proxy"));
     let (port, plain_port) = (free_port().port(), free_port().port());
     let public = format!("https://localhost:{port}");
-    let o = Options::with_plugins("webhook-consumer", "default-view")
-        .set(
-            "plugins.grants.webhook-consumer.http_hosts",
-            vec![receiver.addr.to_string()],
-        )
-        .set(
-            "plugins.settings.webhook-consumer.url",
-            format!("http://{}/hook", receiver.addr),
-        )
-        .set(
-            "plugins.settings.webhook-consumer.signing_secret",
-            "whsec_x",
-        )
+    let o = Options::webhook_to(receiver.addr)
         .set("server.trusted_proxies", vec!["127.0.0.1/32"])
         .set("notion.timeout_ms", 1000)
         .set("store.lease_seconds", 1)

@@ -62,20 +62,7 @@ async fn an_operator_signs_in_finds_the_connection_and_retries_its_dead_delivery
     let receiver = Receiver::start(200, Duration::ZERO).await;
     let proxy = Proxy::start(receiver.addr).await;
     proxy.set_down(true);
-    let o = Options::with_plugins("webhook-consumer", "default-view")
-        .set(
-            "plugins.grants.webhook-consumer.http_hosts",
-            vec![proxy.addr.to_string()],
-        )
-        .set(
-            "plugins.settings.webhook-consumer.url",
-            format!("http://{}/hook", proxy.addr),
-        )
-        .set(
-            "plugins.settings.webhook-consumer.signing_secret",
-            "whsec_x",
-        )
-        .set("store.delivery_max_attempts", 1);
+    let o = Options::webhook_to(proxy.addr).set("store.delivery_max_attempts", 1);
     let h = Harness::start(console(o)).await;
     let admin = h.admin_url.clone().expect("admin");
     assert_ne!(

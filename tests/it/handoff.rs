@@ -20,19 +20,7 @@ fn tokens_list(config: &Path) -> String {
 }
 
 fn webhook_options(receiver: SocketAddr, store: Store) -> Options {
-    let mut o = Options::with_plugins("webhook-consumer", "default-view")
-        .set(
-            "plugins.grants.webhook-consumer.http_hosts",
-            vec![receiver.to_string()],
-        )
-        .set(
-            "plugins.settings.webhook-consumer.url",
-            format!("http://{receiver}/hook"),
-        )
-        .set(
-            "plugins.settings.webhook-consumer.signing_secret",
-            "whsec_x",
-        )
+    let mut o = Options::webhook_to(receiver)
         .set("notion.timeout_ms", 1000)
         .on(store)
         .set("store.lease_seconds", 1)

@@ -170,6 +170,24 @@ impl Options {
         config::set(&mut self.config, path, value.into());
     }
 
+    /// The `webhook-consumer` (with the default view) posting to
+    /// `http://{addr}/hook`, granted that host, signing with `whsec_x`.
+    pub(crate) fn webhook_to(addr: std::net::SocketAddr) -> Self {
+        Self::with_plugins("webhook-consumer", "default-view")
+            .set(
+                "plugins.grants.webhook-consumer.http_hosts",
+                vec![addr.to_string()],
+            )
+            .set(
+                "plugins.settings.webhook-consumer.url",
+                format!("http://{addr}/hook"),
+            )
+            .set(
+                "plugins.settings.webhook-consumer.signing_secret",
+                "whsec_x",
+            )
+    }
+
     /// These options on `store`, with the token API on.
     pub(crate) fn on(mut self, store: Store) -> Self {
         for (path, value) in store.settings() {
