@@ -122,6 +122,7 @@ impl DeliveryService {
             exchange_id: Some(h.exchange_id),
             refresh_id: None,
             expect_version: None,
+            outbox_only: false,
         };
         match keeper.commit(&token, &spec).await {
             Ok(Committed::Written) => {

@@ -41,6 +41,9 @@ pub(crate) struct CommitSpec {
     pub(crate) refresh_id: Option<String>,
     /// A refresh's compare-and-set on the connection's version.
     pub(crate) expect_version: Option<i64>,
+    /// Write the outbox row only, leaving the connection's token as it is
+    /// (a delivery of the token it already holds).
+    pub(crate) outbox_only: bool,
 }
 
 /// Tokens below the consumer, for one process.
@@ -147,7 +150,7 @@ impl Keeper {
     ) -> Result<Committed, VaultError> {
         let sealer = self.vault.sealer();
         let config = self.vault.config();
-        let keep = config.keep_tokens && spec.reason != Reason::Revoked;
+        let keep = config.keep_tokens && spec.reason != Reason::Revoked && !spec.outbox_only;
         let (outbox, current) = if keep {
             let [outbox, current] = sealer.seal_each(
                 token,

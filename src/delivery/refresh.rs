@@ -173,6 +173,7 @@ impl Keeper {
             exchange_id: None,
             refresh_id: Some(id.clone()),
             expect_version: Some(connection.version),
+            outbox_only: false,
         };
         match self.commit(&fresh, &spec).await {
             Ok(Committed::Written) => {}
@@ -243,12 +244,35 @@ impl Keeper {
             exchange_id: None,
             refresh_id: None,
             expect_version: None,
+            outbox_only: false,
         };
         self.commit(&token, &spec).await?;
         self.store().mark_revoked(bot_id).await?;
         self.release(&id).await;
         tracing::info!(bot_id, "revoked a connection");
         Ok(())
+    }
+
+    /// Delivers the connection's current token to the consumer again, under
+    /// a new idempotency key (the operator's *deliver again*: the app lost
+    /// what it had). The token is not refreshed and the connection is not
+    /// changed. Returns the delivery's idempotency key.
+    pub async fn deliver_again(&self, bot_id: &str) -> Result<String, VaultError> {
+        let (connection, token) = self.connection_with_token(bot_id).await?;
+        let id = format!("{bot_id}:again-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let spec = CommitSpec {
+            id: id.clone(),
+            reason: Reason::New,
+            state: super::flow_facts::refresh_json(&format!("again-{}", connection.version)),
+            exchange_id: None,
+            refresh_id: None,
+            expect_version: None,
+            outbox_only: true,
+        };
+        self.commit(&token, &spec).await?;
+        self.release(&id).await;
+        tracing::info!(bot_id, id, "delivering a connection's token again");
+        Ok(id)
     }
 
     /// Asks Notion whether the connection's access token is active.

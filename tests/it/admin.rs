@@ -225,6 +225,46 @@ async fn a_real_connection_is_found_shown_without_its_token_and_refreshed_from_t
             after.contains(">ok<"),
             "the refresh listed with its outcome: {after}"
         );
+        // Deliver again: a second delivery of the current token, under a
+        // key of its own, the connection unchanged.
+        let r = c
+            .post(format!("{admin}/admin/connections/{bot}/deliver-again"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("deliver again");
+        assert!(
+            crate::support::location(&r).ends_with("?done=again"),
+            "{store:?}"
+        );
+        let start = Instant::now();
+        loop {
+            let d = h
+                .gateway
+                .vault()
+                .store()
+                .deliveries_of(&bot, 10)
+                .await
+                .expect("d");
+            let again: Vec<_> = d.iter().filter(|d| d.id.contains(":again-")).collect();
+            if again.len() == 1 && again[0].status == "delivered" {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{store:?}: {d:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let c2 = h
+            .gateway
+            .vault()
+            .store()
+            .connection(&bot)
+            .await
+            .expect("c")
+            .expect("c");
+        assert_eq!(c2.version, 2, "the connection is not changed by a delivery");
         // The overview counts the flow once its figures reach the store.
         h.gateway.flow_figures().flush().await;
         let (_, _, overview) = page(&c, &format!("{admin}/admin")).await;

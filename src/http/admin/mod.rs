@@ -337,6 +337,13 @@ impl Console {
                 }
                 Err(e) => self.failed(request_id, "refresh", &e.to_string(), &back),
             },
+            "deliver-again" => match self.keeper.deliver_again(&bot_id).await {
+                Ok(id) => {
+                    tracing::info!(request_id, bot_id, delivery = %id, "admin: delivering again");
+                    see_other(&format!("{back}?done=again"))
+                }
+                Err(e) => self.failed(request_id, "deliver again", &e.to_string(), &back),
+            },
             "revoke" => match self.keeper.revoke(&bot_id).await {
                 Ok(()) => {
                     tracing::info!(request_id, bot_id, "admin: revoked");

@@ -28,6 +28,7 @@ pub(super) fn notice(done: &str) -> &'static str {
         "refreshed" => "Refreshed: the connection has a new token.",
         "revoked" => "Revoked at Notion.",
         "retried" => "Made due again: the delivery worker takes it now.",
+        "again" => "Delivering the current token again, under a new idempotency key.",
         _ => "",
     }
 }
