@@ -25,6 +25,7 @@ pub mod flow_figures;
 mod gateway;
 mod html;
 mod http;
+mod keyed_mac;
 pub mod metrics;
 pub mod notion;
 pub mod oauth;

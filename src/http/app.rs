@@ -372,7 +372,7 @@ impl super::server::Handler for Listener {
 }
 
 /// The request's `Cookie` header values.
-fn cookies(req: &Parts) -> impl Iterator<Item = &str> {
+pub(super) fn cookies(req: &Parts) -> impl Iterator<Item = &str> {
     req.headers
         .get_all(header::COOKIE)
         .iter()

@@ -8,12 +8,11 @@
 //! The binding tag is an HMAC of the browser's binding cookie.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 use crate::secret::SecretBytes;
 
-type HmacSha256 = Hmac<Sha256>;
+use crate::keyed_mac::HmacSha256;
 
 const VERSION: u8 = 1;
 const NONCE: usize = 16;
@@ -88,8 +87,7 @@ impl StateCodec {
     }
 
     fn mac(&self) -> HmacSha256 {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.key.expose())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = crate::keyed_mac::hmac_sha256(self.key.expose());
         mac.update(DOMAIN);
         mac.update(&[0]);
         mac.update(&self.context);
@@ -97,8 +95,7 @@ impl StateCodec {
     }
 
     fn binding_mac(&self, binding: &str) -> HmacSha256 {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.key.expose())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = crate::keyed_mac::hmac_sha256(self.key.expose());
         mac.update(BINDING_DOMAIN);
         mac.update(&[0]);
         mac.update(binding.as_bytes());

@@ -164,8 +164,7 @@ fn shared_writable(dir: &Path) -> Option<String> {
 
 /// The tag of `artifact`, compiled from the component hashed `content_hash`.
 fn tag(key: &SecretBytes, content_hash: &str, artifact: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = crate::keyed_mac::hmac_sha256(key.expose());
     mac.update(MAGIC);
     mac.update(content_hash.as_bytes());
     mac.update(b"\n");

@@ -15,11 +15,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cookie::{Cookie, SameSite};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 
+use super::app::cookies;
 use super::client_ip::client_ip;
 use super::request_body::{RequestBody, read_bounded};
 use super::response::{self, Body};
@@ -210,14 +212,11 @@ impl Console {
 
     /// The session the request's cookie holds, if any.
     fn session(&self, req: &Parts) -> Option<Session> {
-        req.headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .filter(|(name, _)| *name == COOKIE)
-            .find_map(|(_, value)| self.sessions.check(value, now_s()))
+        cookies(req)
+            .flat_map(Cookie::split_parse)
+            .flatten()
+            .filter(|c| c.name() == COOKIE)
+            .find_map(|c| self.sessions.check(c.value(), now_s()))
     }
 
     fn login_page(&self, status: StatusCode, error: &str, next: &str) -> Response<Body> {
@@ -265,10 +264,7 @@ impl Console {
             );
         }
         tracing::info!(request_id, client = ?client, "admin: signed in");
-        let cookie = format!(
-            "{COOKIE}={}; Path=/admin; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict",
-            self.sessions.open(now_s())
-        );
+        let cookie = session_cookie(self.sessions.open(now_s()), SESSION_SECONDS);
         response::with_cookie(see_other(&next), Some(&cookie))
     }
 
@@ -276,7 +272,7 @@ impl Console {
     /// the page to see its result on.
     async fn act(&self, rest: &str, request_id: &str) -> Response<Body> {
         if rest == "/logout" {
-            let cookie = format!("{COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict");
+            let cookie = session_cookie(String::new(), 0);
             return response::with_cookie(see_other("/admin/login"), Some(&cookie));
         }
         if rest == "/deliveries/retry-dead" {
@@ -362,6 +358,18 @@ impl Console {
         *r.status_mut() = StatusCode::BAD_GATEWAY;
         r
     }
+}
+
+/// The `Set-Cookie` value of a session cookie holding `value` for
+/// `max_age` seconds (0 ends it).
+fn session_cookie(value: String, max_age: i64) -> String {
+    Cookie::build((COOKIE, value))
+        .path("/admin")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
 }
 
 /// A static asset, cacheable.

@@ -5,8 +5,7 @@
 //! session. Each session's CSRF token is derived from its id, and every
 //! form carries it.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use subtle::ConstantTimeEq;
 
 use crate::secret::AdminKey;
@@ -31,12 +30,8 @@ pub(crate) struct Session {
     id: String,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // A key of any length is accepted by HMAC.
-    let mut m = <HmacSha256 as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut m = crate::keyed_mac::hmac_sha256(key);
     for p in parts {
         m.update(p);
         m.update(b"\n");
