@@ -99,6 +99,18 @@ impl PluginLogLevel {
             _ => return None,
         })
     }
+
+    /// The level as the config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// The capabilities granted to one plugin; none by default.

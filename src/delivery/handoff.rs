@@ -95,17 +95,19 @@ impl DeliveryService {
         let token = match exchanged {
             Ok(token) => token,
             Err(e) => {
-                let status = if e.token_may_exist() {
+                let (status, why) = if e.token_may_exist() {
                     keeper.metrics().tokens_possibly_lost.inc();
                     tracing::error!(
                         exchange_id = %h.exchange_id,
                         "TOKEN POSSIBLY LOST: the code was sent to Notion but no readable answer came back ({e}); the user must connect again"
                     );
-                    "lost"
+                    let why =
+                        format!("the code reached Notion but no readable answer came back ({e})");
+                    ("lost", why)
                 } else {
-                    "failed"
+                    ("failed", e.to_string())
                 };
-                if let Err(store) = store.finish_exchange(&h.exchange_id, status).await {
+                if let Err(store) = store.finish_exchange(&h.exchange_id, status, &why).await {
                     tracing::warn!(exchange_id = %h.exchange_id, "cannot record how an exchange ended: {store}");
                 }
                 return Err(HandOffError::Notion(e));

@@ -40,9 +40,11 @@ impl Keeper {
                     // A reconnect replaced the connection meanwhile: this
                     // refreshed pair lost the race and cannot be kept.
                     self.held_count.fetch_sub(1, Ordering::SeqCst);
-                    self.refreshed_pair_lost(&h.token.bot_id, "the connection changed meanwhile");
+                    let why =
+                        "the connection changed while the refreshed pair waited for the store";
+                    self.refreshed_pair_lost(&h.token.bot_id, why);
                     if let Some(id) = &h.spec.refresh_id {
-                        let _ = self.store().finish_refresh(id, "lost").await;
+                        let _ = self.store().finish_refresh(id, "lost", why).await;
                     }
                 }
                 Err(_) => still.push(h),

@@ -162,7 +162,10 @@ impl Keeper {
                     self.refreshed_pair_lost(bot_id, &e.to_string());
                 }
                 let status = if may_exist { "lost" } else { "failed" };
-                let _ = self.store().finish_refresh(&id, status).await;
+                let _ = self
+                    .store()
+                    .finish_refresh(&id, status, &e.to_string())
+                    .await;
                 return Err(e);
             }
         };
@@ -178,8 +181,9 @@ impl Keeper {
         match self.commit(&fresh, &spec).await {
             Ok(Committed::Written) => {}
             Ok(Committed::Conflict) => {
-                self.refreshed_pair_lost(bot_id, "the connection changed meanwhile");
-                let _ = self.store().finish_refresh(&id, "lost").await;
+                let why = "the connection changed while it was refreshed (a reconnect replaced it)";
+                self.refreshed_pair_lost(bot_id, why);
+                let _ = self.store().finish_refresh(&id, "lost", why).await;
                 return Err(VaultError::Store(format!(
                     "the connection {bot_id} changed while it was refreshed"
                 )));

@@ -42,7 +42,7 @@ impl LoadedPlugin {
         &self,
         call: impl Future<Output = Result<R, PluginError>>,
     ) -> Result<R, PluginError> {
-        match tokio::time::timeout(self.limits().deadline + GRACE, call).await {
+        let result = match tokio::time::timeout(self.limits().deadline + GRACE, call).await {
             Ok(result) => result,
             Err(_) => Err(PluginError::of(
                 self.name(),
@@ -50,7 +50,11 @@ impl LoadedPlugin {
                     deadline: self.limits().deadline,
                 },
             )),
+        };
+        if let Err(e) = &result {
+            self.recent().gateway("error", format!("call failed: {e}"));
         }
+        result
     }
 
     fn consumer_exports(
@@ -122,16 +126,17 @@ impl LoadedPlugin {
         state: &StateInfo,
     ) -> Result<(), PluginError> {
         self.bounded(async {
+            let known = [
+                token.access_token.as_str(),
+                token.refresh_token.as_deref().unwrap_or_default(),
+            ];
             let (mut store, instance) = self.instantiate(request_id).await?;
+            store.data_mut().hide_in_log(&known);
             let exports = self.consumer_exports(&mut store, &instance)?;
             let outcome = exports
                 .call_consume_token_info(&mut store, token, state)
                 .await;
             self.after_call(&store);
-            let known = [
-                token.access_token.as_str(),
-                token.refresh_token.as_deref().unwrap_or_default(),
-            ];
             outcome
                 .map_err(|e| classify(self, e))?
                 .map_err(|e| self.refused(e, &known))

@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, UpdateDeadline};
 
 use super::limiter::CallLimiter;
+use super::recent_lines::RecentLines;
 
 use super::bindings::{ConsumerIndices, ViewIndices};
 use super::cache::{CompileCache, sha256_hex};
@@ -77,6 +78,10 @@ pub struct LoadedPlugin {
     path: PathBuf,
     sha256: String,
     from_cache: bool,
+    loaded_at_ms: i64,
+    load_took: Duration,
+    exports: Vec<String>,
+    imports: Vec<String>,
     pre: InstancePre<InstanceData>,
     pub(crate) consumer: Option<ConsumerIndices>,
     pub(crate) view: Option<ViewIndices>,
@@ -104,6 +109,7 @@ impl LoadedPlugin {
         limits: PluginLimits,
         context: Arc<PluginContext>,
     ) -> Result<Self, PluginError> {
+        let started = Instant::now();
         let name = &*context.name.clone();
         let invalid =
             |reason: String| PluginError::of(name.to_string(), PluginFailure::Invalid { reason });
@@ -130,6 +136,15 @@ impl LoadedPlugin {
                         path.display()
                     ))
                 })?;
+        let kind = component.component_type();
+        let exports = kind
+            .exports(engine.engine())
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let imports = kind
+            .imports(engine.engine())
+            .map(|(n, _)| n.to_string())
+            .collect();
         let linker = linker(engine.engine()).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             invalid(format!(
@@ -141,6 +156,10 @@ impl LoadedPlugin {
             path: path.to_path_buf(),
             sha256,
             from_cache,
+            loaded_at_ms: 0,
+            load_took: Duration::ZERO,
+            exports,
+            imports,
             consumer: ConsumerIndices::new(&pre).ok(),
             view: ViewIndices::new(&pre).ok(),
             pre,
@@ -155,6 +174,8 @@ impl LoadedPlugin {
             )));
         }
         plugin.probe().await?;
+        plugin.loaded_at_ms = crate::clock::unix_ms();
+        plugin.load_took = started.elapsed();
         Ok(plugin)
     }
 
@@ -260,6 +281,43 @@ impl LoadedPlugin {
     /// Whether the compiled code came from the on-disk cache.
     pub fn from_cache(&self) -> bool {
         self.from_cache
+    }
+
+    /// When this build finished loading (ms since the epoch).
+    pub fn loaded_at_ms(&self) -> i64 {
+        self.loaded_at_ms
+    }
+
+    /// How long reading, compiling (or taking from the cache), linking and
+    /// checking it took.
+    pub fn load_took(&self) -> Duration {
+        self.load_took
+    }
+
+    /// The interfaces it exports, as the component names them
+    /// (`notion:oauth/consumer@0.1.0`).
+    pub fn exports(&self) -> &[String] {
+        &self.exports
+    }
+
+    /// The interfaces it imports, as the component names them.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// The versions of this gateway's WIT package the component was built
+    /// against, one per role it plays (`consumer@0.1.0`).
+    pub fn wit_versions(&self) -> Vec<String> {
+        self.exports
+            .iter()
+            .filter_map(|e| e.strip_prefix("notion:oauth/"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Its recent log lines, shared by every build of it.
+    pub fn recent(&self) -> &Arc<RecentLines> {
+        &self.context.recent
     }
 
     /// The roles this component can play.

@@ -19,6 +19,7 @@ use super::capability::keyvalue::{KeyValueAccess, KeyValueView};
 use super::capability::logging::PluginLog;
 use super::capability::{config, http, keyvalue, logging};
 use super::limiter::CallLimiter;
+use super::recent_lines::RecentLines;
 use crate::config::{PluginGrants, PluginLogLevel};
 
 /// The most host resources (streams, fields, requests, pollables, ...) one
@@ -46,6 +47,8 @@ pub(crate) struct PluginContext {
     pub(crate) log_level: PluginLogLevel,
     /// What it may store.
     pub(crate) keyvalue: KeyValueAccess,
+    /// Its last log lines, for the admin console.
+    pub(crate) recent: Arc<RecentLines>,
 }
 
 /// The data of one plugin instance's store: created per call, dropped after it.
@@ -83,7 +86,12 @@ impl InstanceData {
                 context.name.clone(),
                 request_id.clone(),
             ),
-            log: PluginLog::new(context.name.clone(), request_id, context.log_level),
+            log: PluginLog::new(
+                context.name.clone(),
+                request_id,
+                context.log_level,
+                context.recent.clone(),
+            ),
             table: bounded_table(),
             context,
             limits,
@@ -95,6 +103,11 @@ impl InstanceData {
     /// Log lines dropped because the call wrote more than its share.
     pub(crate) fn dropped_log_lines(&self) -> u32 {
         self.log.dropped_lines()
+    }
+
+    /// Takes the secrets this call was handed out of every line it logs.
+    pub(crate) fn hide_in_log(&mut self, secrets: &[&str]) {
+        self.log.hide(secrets);
     }
 }
 

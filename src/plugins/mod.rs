@@ -23,6 +23,7 @@ mod engine;
 mod error;
 mod host;
 mod limiter;
+mod recent_lines;
 mod registry;
 mod watch;
 
@@ -32,5 +33,8 @@ pub use component::{LoadedPlugin, Role};
 pub use convert::{authorization_of, token_info_of};
 pub use engine::PluginEngine;
 pub use error::{PluginError, PluginFailure};
-pub use registry::{ComponentReport, Plugins, SwapOutcome, list_components};
+pub use recent_lines::{KEPT_LINES, LogLine, RecentLines};
+pub use registry::{
+    ComponentReport, Plugins, ReloadOutcome, ReloadRecord, SwapOutcome, list_components,
+};
 pub use watch::{PluginWatcher, watch};

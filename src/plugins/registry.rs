@@ -1,9 +1,10 @@
 //! Finds and loads the plugins the config names, checking each plays its role;
-//! swaps in a new build of one while requests are being served; and lists
-//! every component in the plugins folder.
+//! swaps in a new build of one while requests are being served, remembering
+//! how each reload went; and lists every component in the plugins folder.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
@@ -13,6 +14,7 @@ use super::component::{LoadedPlugin, Role};
 use super::engine::PluginEngine;
 use super::error::{PluginError, PluginFailure};
 use super::host::PluginContext;
+use super::recent_lines::RecentLines;
 use crate::config::{Config, PluginsConfig};
 use crate::database::Database;
 
@@ -22,6 +24,8 @@ pub(crate) struct Loader {
     cache: CompileCache,
     config: PluginsConfig,
     database: Option<Database>,
+    /// Each plugin's recent log lines, kept across its reloads.
+    recent: Mutex<HashMap<String, Arc<RecentLines>>>,
 }
 
 impl Loader {
@@ -42,7 +46,14 @@ impl Loader {
             cache: CompileCache::new(config.plugins.cache_dir.clone(), &config.server.data_dir),
             config: config.plugins.clone(),
             database,
+            recent: Mutex::default(),
         })
+    }
+
+    /// The recent log lines of `name`, the same for every build of it.
+    fn recent_for(&self, name: &str) -> Arc<RecentLines> {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.entry(name.to_string()).or_default().clone()
     }
 
     /// The plugins folder.
@@ -71,6 +82,7 @@ impl Loader {
             },
             grants,
             log_level: self.config.log_level_for(name),
+            recent: self.recent_for(name),
         };
         let plugin = LoadedPlugin::load(
             &self.engine,
@@ -97,6 +109,7 @@ pub struct Plugins {
     consumer: Arc<ArcSwap<LoadedPlugin>>,
     view: Arc<ArcSwap<LoadedPlugin>>,
     loader: Arc<Loader>,
+    reloads: Arc<Mutex<BTreeMap<String, ReloadRecord>>>,
 }
 
 impl std::fmt::Debug for Plugins {
@@ -127,6 +140,72 @@ pub enum SwapOutcome {
     },
 }
 
+/// How the last reload of one plugin went, for the admin console.
+#[derive(Debug, Clone)]
+pub struct ReloadRecord {
+    /// When it was tried (ms since the epoch).
+    pub at_ms: i64,
+    /// What came of it.
+    pub outcome: ReloadOutcome,
+}
+
+/// What came of reloading a changed component file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The new build serves new requests.
+    Swapped {
+        /// Its SHA-256, hex.
+        sha256: String,
+    },
+    /// The file changed on disk but holds the build already serving.
+    Unchanged,
+    /// The build loads, but the config gives it no role.
+    NotConfigured,
+    /// The build was refused; the previous one keeps serving.
+    Refused {
+        /// The refused file's SHA-256, hex, when it could be read.
+        sha256: Option<String>,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The file was removed; the build already loaded keeps serving.
+    Removed,
+}
+
+impl ReloadOutcome {
+    /// The outcome in a few words, as the console and the log say it.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Swapped { sha256 } => format!(
+                "new build {} serving new requests",
+                &sha256[..sha256.len().min(12)]
+            ),
+            Self::Unchanged => "file touched, build unchanged".into(),
+            Self::NotConfigured => "compiled and checked; the config gives it no role".into(),
+            Self::Refused { reason, .. } => {
+                format!("new build refused, the previous one keeps serving: {reason}")
+            }
+            Self::Removed => "file removed; the build already loaded keeps serving".into(),
+        }
+    }
+}
+
+impl From<&Result<SwapOutcome, PluginError>> for ReloadOutcome {
+    fn from(result: &Result<SwapOutcome, PluginError>) -> Self {
+        match result {
+            Ok(SwapOutcome::Swapped { sha256, .. }) => Self::Swapped {
+                sha256: sha256.clone(),
+            },
+            Ok(SwapOutcome::Unchanged) => Self::Unchanged,
+            Ok(SwapOutcome::NotConfigured { .. }) => Self::NotConfigured,
+            Err(e) => Self::Refused {
+                sha256: None,
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
 impl Plugins {
     /// Loads the consumer and view named in the config; every problem found
     /// is returned, not just the first.
@@ -147,6 +226,7 @@ impl Plugins {
                 consumer: Arc::new(ArcSwap::new(consumer)),
                 view: Arc::new(ArcSwap::new(view)),
                 loader: Arc::new(loader),
+                reloads: Arc::default(),
             }),
             (consumer, view) => Err([consumer.err(), view.err()].into_iter().flatten().collect()),
         }
@@ -166,6 +246,38 @@ impl Plugins {
     /// slots such pages may hold, if one is free now.
     pub fn refusal_share(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.loader.engine.refusal_share()
+    }
+
+    /// The recent log lines of the plugin `name` (served or not), newest first.
+    pub fn recent_lines(&self, name: &str) -> Vec<super::LogLine> {
+        self.loader.recent_for(name).newest_first()
+    }
+
+    /// Notes how reloading `name` went: kept for [`Plugins::reloads`] and
+    /// among the plugin's recent lines.
+    pub(crate) fn note_reload(&self, name: &str, outcome: ReloadOutcome) {
+        let level = match outcome {
+            ReloadOutcome::Refused { .. } => "error",
+            ReloadOutcome::Removed => "warn",
+            _ => "info",
+        };
+        self.loader
+            .recent_for(name)
+            .gateway(level, outcome.summary());
+        let record = ReloadRecord {
+            at_ms: crate::clock::unix_ms(),
+            outcome,
+        };
+        let mut reloads = self.reloads.lock().unwrap_or_else(|e| e.into_inner());
+        reloads.insert(name.to_string(), record);
+    }
+
+    /// The last reload of each plugin that was reloaded since start, by name.
+    pub fn reloads(&self) -> BTreeMap<String, ReloadRecord> {
+        self.reloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The loader these plugins came from.

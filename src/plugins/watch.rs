@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
+use super::cache::sha256_hex;
 use super::error::{PluginError, PluginFailure};
-use super::registry::{Plugins, SwapOutcome, component_name};
+use super::registry::{Plugins, ReloadOutcome, SwapOutcome, component_name};
 use crate::watch::{FolderWatch, watch_folders};
 
 /// A running watch of the plugins folder; dropping it stops watching.
@@ -58,9 +59,12 @@ async fn reload(plugins: &Plugins, path: &Path) {
             "{} was removed; the build already loaded keeps serving",
             path.display()
         );
+        plugins.note_reload(&name, ReloadOutcome::Removed);
         return;
     }
-    match plugins.swap(&name).await {
+    let swapped = plugins.swap(&name).await;
+    let mut outcome = ReloadOutcome::from(&swapped);
+    match swapped {
         Ok(SwapOutcome::Swapped { roles, sha256 }) => {
             let roles: Vec<_> = roles.iter().map(|r| r.name()).collect();
             tracing::info!(
@@ -86,6 +90,10 @@ async fn reload(plugins: &Plugins, path: &Path) {
                 plugin = name,
                 "new build refused, the previous one keeps serving: {e}"
             );
+            if let ReloadOutcome::Refused { sha256, .. } = &mut outcome {
+                *sha256 = tokio::fs::read(path).await.ok().map(|b| sha256_hex(&b));
+            }
         }
     }
+    plugins.note_reload(&name, outcome);
 }

@@ -9,6 +9,8 @@ use crate::support::config::ADMIN_KEY;
 use crate::support::receiver::Receiver;
 use crate::support::tcp_proxy::Proxy;
 use crate::support::{Harness, Options, Store};
+use notion_oauth_gateway::standin::Fault;
+use notion_oauth_gateway::vault::store::Evidence;
 
 /// The console's CSP, as every console page must carry it.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -343,4 +345,135 @@ async fn a_dead_delivery_is_retried_from_the_console_once_the_consumer_is_back()
         let (_, _, after) = page(&c, &format!("{admin}/admin/deliveries")).await;
         assert!(after.contains("Nothing waiting"), "{after}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_exchange_is_listed_with_why_and_never_with_a_token() {
+    for store in Store::BOTH {
+        let o = Options::default().on(store).set("notion.timeout_ms", 500);
+        let h = Harness::start(console(o)).await;
+        let admin = h.admin_url.clone().expect("admin");
+        // Notion answers 200 with a body cut short (a token may exist that
+        // the gateway never read), then does not answer in time.
+        h.stand_in.push_fault(Fault::Respond {
+            status: 200,
+            body: b"{\"access_token\": \"CANARY_TOKEN_lost\"".to_vec(),
+            headers: vec![],
+        });
+        h.stand_in
+            .push_fault(Fault::Delay(Duration::from_millis(1_500)));
+        for _ in 0..2 {
+            assert!(h.browser().connect("").await.status().as_u16() >= 400);
+        }
+        // And one whose instance stopped mid-exchange: swept by the worker.
+        let vault_store = h.gateway.vault().store();
+        assert!(
+            vault_store
+                .begin_exchange("stopped-mid-way")
+                .await
+                .expect("begin")
+        );
+        // Swept are rows older than the grace, to the millisecond.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let swept = vault_store
+            .sweep_lost(Evidence::Exchange, Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert!(swept.contains(&"stopped-mid-way".to_string()), "{swept:?}");
+
+        let c = client();
+        assert_eq!(sign_in(&c, &admin, ADMIN_KEY).await.status(), 303);
+        let (status, _, html) = page(&c, &format!("{admin}/admin/deliveries")).await;
+        assert_eq!(status, 200);
+        assert!(!html.contains("CANARY_TOKEN"), "{store:?}: {html}");
+        let whys: Vec<&str> = html
+            .split("<td class=\"why\">")
+            .skip(1)
+            .filter_map(|cell| cell.split("</td>").next())
+            .collect();
+        assert_eq!(whys.len(), 3, "{store:?}: {html}");
+        assert!(
+            whys.iter()
+                .any(|w| w.contains("no readable answer came back")
+                    && w.contains("did not answer within")),
+            "{store:?}: {whys:?}"
+        );
+        assert!(
+            whys.iter()
+                .filter(|w| w.contains("no readable answer came back"))
+                .count()
+                == 2,
+            "{store:?}: {whys:?}"
+        );
+        assert!(
+            whys.iter()
+                .any(|w| w.contains("stopped before the token reached the store")),
+            "{store:?}: {whys:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plugins_page_shows_each_build_its_log_lines_and_a_refused_reload() {
+    let mut o = console(Options::default());
+    o.watch = true;
+    let h = Harness::start(o).await;
+    let admin = h.admin_url.clone().expect("admin");
+    assert_eq!(h.browser().connect("").await.status(), 200);
+    let c = client();
+    assert_eq!(sign_in(&c, &admin, ADMIN_KEY).await.status(), 303);
+    let url = format!("{admin}/admin/plugins");
+    let (status, csp, html) = page(&c, &url).await;
+    assert_eq!((status, csp.as_str()), (200, CSP));
+    for fact in [
+        "notion:oauth/consumer@0.1.",
+        "notion:oauth/view@0.1.",
+        "Loaded</dt><dd><time datetime=\"20",
+        "none since start",
+        // The default consumer's line about the flow just made.
+        "new authorization: workspace Stand-in Workspace",
+    ] {
+        assert!(html.contains(fact), "{fact}: {html}");
+    }
+    assert!(
+        !html.contains("CANARY") && !html.contains("secret_"),
+        "{html}"
+    );
+
+    // A broken build of the consumer: refused, and said so, with its hash.
+    let plugins = h.dir.path().join("plugins");
+    let broken = b"\0asm\x0d\0\x01\0 not a component".to_vec();
+    std::fs::write(plugins.join("default-consumer.wasm.tmp"), &broken).expect("write");
+    std::fs::rename(
+        plugins.join("default-consumer.wasm.tmp"),
+        plugins.join("default-consumer.wasm"),
+    )
+    .expect("rename");
+    let start = Instant::now();
+    let html = loop {
+        let (_, _, html) = page(&c, &url).await;
+        if html.contains("new build refused") {
+            break html;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the refusal never showed: {html}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&broken))
+    };
+    assert!(html.contains(&hash), "the refused file's hash: {html}");
+    assert!(html.contains("the previous one keeps serving"), "{html}");
+    assert!(
+        html.contains("level-error\">error <span class=\"muted\">(gateway)</span>"),
+        "the refusal is among the consumer's recent lines: {html}"
+    );
+    assert_eq!(
+        h.browser().connect("").await.status(),
+        200,
+        "the old build serves"
+    );
 }

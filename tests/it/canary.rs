@@ -191,6 +191,7 @@ async fn row09_row20_no_canary_reaches_a_log_line_page_header_or_url() {
     for (role, mode) in [
         ("consumer", "error"),
         ("consumer", "trap"),
+        ("consumer", "log-token"),
         ("view", "trap"),
         ("view", "hostile-headers"),
     ] {

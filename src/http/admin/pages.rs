@@ -7,7 +7,7 @@ use askama::Template;
 use http::StatusCode;
 
 use super::chart;
-use crate::plugins::Plugins;
+use crate::plugins::{KEPT_LINES, Plugins, ReloadOutcome, ReloadRecord};
 use crate::vault::StoreError;
 use crate::vault::store::{
     Connection, DeliveryRecord, Evidence, EvidenceRecord, FlowOutcome, Store, Table,
@@ -396,6 +396,7 @@ struct EvidenceRow {
     status_class: String,
     started: String,
     finished: String,
+    why: String,
 }
 
 fn evidence_row(e: &EvidenceRecord) -> EvidenceRow {
@@ -408,6 +409,13 @@ fn evidence_row(e: &EvidenceRecord) -> EvidenceRow {
         status_class: e.status.clone(),
         started: utc(e.started_at),
         finished: e.finished_at.map(utc).unwrap_or_default(),
+        why: match (&e.why, e.status.as_str()) {
+            (Some(why), _) => why.clone(),
+            (None, "failed" | "lost") => {
+                "not recorded (it ended before this gateway version)".into()
+            }
+            (None, _) => String::new(),
+        },
     }
 }
 
@@ -489,13 +497,34 @@ pub(super) async fn deliveries(store: &Store, layout: Layout) -> Result<Page, St
 
 // ---------- plugins ----------
 
+struct LineRow {
+    at: String,
+    level: &'static str,
+    source: &'static str,
+    request_id: String,
+    message: String,
+}
+
+struct ReloadRow {
+    name: String,
+    at: String,
+    class: &'static str,
+    summary: String,
+    refused_sha256: String,
+}
+
 struct PluginRow {
     name: String,
     roles: String,
+    wit: String,
     sha256: String,
     path: String,
     grants: String,
     compiled: String,
+    loaded_at: String,
+    load_ms: u128,
+    reload: Option<ReloadRow>,
+    lines: Vec<LineRow>,
 }
 
 #[derive(Template)]
@@ -506,6 +535,24 @@ struct PluginsPage {
     csrf: String,
     notice: String,
     plugins: Vec<PluginRow>,
+    /// Reloads of components the config gives no role.
+    others: Vec<ReloadRow>,
+    kept_lines: usize,
+}
+
+fn reload_row(name: &str, r: &ReloadRecord) -> ReloadRow {
+    let (class, refused_sha256) = match &r.outcome {
+        ReloadOutcome::Refused { sha256, .. } => ("bad", sha256.clone().unwrap_or_default()),
+        ReloadOutcome::Removed => ("bad", String::new()),
+        _ => ("ok", String::new()),
+    };
+    ReloadRow {
+        name: name.to_string(),
+        at: utc(r.at_ms),
+        class,
+        summary: r.outcome.summary(),
+        refused_sha256,
+    }
 }
 
 pub(super) fn plugins(plugins: &Plugins, layout: Layout) -> Page {
@@ -516,26 +563,45 @@ pub(super) fn plugins(plugins: &Plugins, layout: Layout) -> Page {
     } else {
         serving.push((view, "view"));
     }
+    let mut reloads = plugins.reloads();
+    let rows = serving
+        .into_iter()
+        .map(|(p, roles)| PluginRow {
+            name: p.name().to_string(),
+            roles: roles.to_string(),
+            wit: p.wit_versions().join(", "),
+            sha256: p.sha256().to_string(),
+            path: p.path().display().to_string(),
+            grants: p.grants_summary(),
+            compiled: if p.from_cache() {
+                "from the compile cache".into()
+            } else {
+                "at load".into()
+            },
+            loaded_at: utc(p.loaded_at_ms()),
+            load_ms: p.load_took().as_millis(),
+            reload: reloads.remove(p.name()).map(|r| reload_row(p.name(), &r)),
+            lines: plugins
+                .recent_lines(p.name())
+                .into_iter()
+                .map(|l| LineRow {
+                    at: utc(l.at_ms),
+                    level: l.level,
+                    source: l.source,
+                    request_id: l.request_id,
+                    message: l.message,
+                })
+                .collect(),
+        })
+        .collect();
     Page::of(PluginsPage {
         signed_in: true,
         section: "plugins",
         csrf: layout.csrf,
         notice: layout.notice,
-        plugins: serving
-            .into_iter()
-            .map(|(p, roles)| PluginRow {
-                name: p.name().to_string(),
-                roles: roles.to_string(),
-                sha256: p.sha256().to_string(),
-                path: p.path().display().to_string(),
-                grants: p.grants_summary(),
-                compiled: if p.from_cache() {
-                    "from the compile cache".into()
-                } else {
-                    "at load".into()
-                },
-            })
-            .collect(),
+        plugins: rows,
+        others: reloads.iter().map(|(n, r)| reload_row(n, r)).collect(),
+        kept_lines: KEPT_LINES,
     })
 }
 

@@ -1,7 +1,9 @@
 //! `wasi:logging/logging` for plugins: a plugin's lines go to the gateway's
 //! log with the plugin's name and the request it serves, filtered by its
-//! level (`[plugins] log_level`, `log_levels`), capped per call, and cleaned
-//! so that guest text cannot forge log lines.
+//! level (`[plugins] log_level`, `log_levels`), capped per call, cleaned
+//! so that guest text cannot forge log lines, with the secrets the call was
+//! handed taken out, and kept among the plugin's recent lines for the admin
+//! console.
 
 use std::sync::Arc;
 
@@ -9,6 +11,8 @@ use wasmtime::component::{HasSelf, Linker};
 
 use crate::config::PluginLogLevel;
 use crate::plugins::bindings::logging_import::{self, Level};
+use crate::plugins::recent_lines::{LogLine, RecentLines};
+use crate::secret::{Secret, scrub};
 
 /// The most log lines one plugin call may write; the rest are counted and dropped.
 const MAX_LOG_LINES: u32 = 200;
@@ -21,18 +25,32 @@ pub(crate) struct PluginLog {
     request_id: Arc<str>,
     level: PluginLogLevel,
     lines: u32,
+    recent: Arc<RecentLines>,
+    hidden: Vec<Secret>,
 }
 
 impl PluginLog {
     /// The log of a call of `plugin` serving `request_id`, keeping lines at
     /// `level` or above.
-    pub(crate) fn new(plugin: Arc<str>, request_id: Arc<str>, level: PluginLogLevel) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        request_id: Arc<str>,
+        level: PluginLogLevel,
+        recent: Arc<RecentLines>,
+    ) -> Self {
         Self {
             plugin,
             request_id,
             level,
             lines: 0,
+            recent,
+            hidden: Vec::new(),
         }
+    }
+
+    /// Takes `secrets` out of every line this call logs from now on.
+    pub(crate) fn hide(&mut self, secrets: &[&str]) {
+        self.hidden.extend(secrets.iter().map(|s| Secret::new(*s)));
     }
 
     /// Log lines dropped because the call wrote more than its share.
@@ -74,9 +92,21 @@ impl logging_import::Host for PluginLog {
         if self.lines > MAX_LOG_LINES {
             return Ok(());
         }
-        let message = clean(&message);
-        let context = clean(&context);
+        let hidden: Vec<&str> = self.hidden.iter().map(|s| s.expose()).collect();
+        let message = scrub(&clean(&message), &hidden);
+        let context = scrub(&clean(&context), &hidden);
         let (plugin, request_id) = (&*self.plugin, &*self.request_id);
+        self.recent.push(LogLine {
+            at_ms: crate::clock::unix_ms(),
+            level: level_of(level).name(),
+            request_id: request_id.to_string(),
+            source: "plugin",
+            message: if context.is_empty() {
+                message.clone()
+            } else {
+                format!("{context}: {message}")
+            },
+        });
         match level {
             Level::Trace => {
                 tracing::trace!(target: "plugin", plugin, request_id, context, "{message}")
@@ -151,6 +181,7 @@ mod tests {
             Arc::from("quiet-plugin"),
             Arc::from("req-123"),
             PluginLogLevel::Warn,
+            Arc::default(),
         );
         for (level, text) in [
             (Level::Info, "chatty detail"),
@@ -174,6 +205,31 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("req-123"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn a_secret_the_call_was_handed_is_taken_out_of_its_lines() {
+        let recent = Arc::new(RecentLines::default());
+        let mut state = PluginLog::new(
+            Arc::from("careless"),
+            Arc::from("req-9"),
+            PluginLogLevel::Info,
+            recent.clone(),
+        );
+        state.hide(&["secret_token_abcdef"]);
+        logging_import::Host::log(
+            &mut state,
+            Level::Warn,
+            "store".into(),
+            "got secret_token_abcdef".into(),
+        )
+        .await
+        .expect("log");
+        let lines = recent.newest_first();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].message, "store: got [redacted]");
+        assert_eq!((lines[0].level, lines[0].source), ("warn", "plugin"));
+        assert_eq!(lines[0].request_id, "req-9");
     }
 
     #[test]

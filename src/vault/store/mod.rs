@@ -228,11 +228,18 @@ impl Store {
         Ok(self.changed(op).await? == 1)
     }
 
-    /// Ends a pending exchange as `failed` or `lost`.
-    pub async fn finish_exchange(&self, id: &str, status: &'static str) -> Result<(), StoreError> {
+    /// Ends a pending exchange as `failed` or `lost`; `why` is kept for the
+    /// console (at most 500 characters; never a secret).
+    pub async fn finish_exchange(
+        &self,
+        id: &str,
+        status: &'static str,
+        why: &str,
+    ) -> Result<(), StoreError> {
         let op = Op::FinishExchange {
             id: id.to_string(),
             status,
+            why: why.chars().take(500).collect(),
             now: now_ms(),
         };
         self.changed(op).await.map(drop)
@@ -248,11 +255,18 @@ impl Store {
         self.changed(op).await.map(drop)
     }
 
-    /// Ends a pending refresh as `failed` or `lost`.
-    pub async fn finish_refresh(&self, id: &str, status: &'static str) -> Result<(), StoreError> {
+    /// Ends a pending refresh as `failed` or `lost`; `why` is kept for the
+    /// console (at most 500 characters; never a secret).
+    pub async fn finish_refresh(
+        &self,
+        id: &str,
+        status: &'static str,
+        why: &str,
+    ) -> Result<(), StoreError> {
         let op = Op::FinishRefresh {
             id: id.to_string(),
             status,
+            why: why.chars().take(500).collect(),
             now: now_ms(),
         };
         self.changed(op).await.map(drop)

@@ -55,10 +55,11 @@ pub(crate) enum Op {
     // Writes.
     /// Records a code exchange about to call Notion (once per state).
     BeginExchange { id: String, now: i64 },
-    /// Ends a pending exchange (`failed` or `lost`).
+    /// Ends a pending exchange (`failed` or `lost`), saying why.
     FinishExchange {
         id: String,
         status: &'static str,
+        why: String,
         now: i64,
     },
     /// Records a refresh about to call Notion.
@@ -67,10 +68,11 @@ pub(crate) enum Op {
         bot_id: String,
         now: i64,
     },
-    /// Ends a pending refresh (`failed` or `lost`).
+    /// Ends a pending refresh (`failed` or `lost`), saying why.
     FinishRefresh {
         id: String,
         status: &'static str,
+        why: String,
         now: i64,
     },
     /// Marks exchanges or refreshes pending since before `before` as lost.
@@ -334,6 +336,7 @@ fn evidence_of(rows: Vec<Row>) -> Result<Vec<EvidenceRecord>, StoreError> {
                 status: r.text(1)?,
                 started_at: r.int(2)?,
                 finished_at: r.opt_int(3)?,
+                why: r.opt_text(4)?,
             })
         })
         .collect()
@@ -384,11 +387,16 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
             )
             .await?,
         ),
-        Op::FinishExchange { id, status, now } => changed(
+        Op::FinishExchange {
+            id,
+            status,
+            why,
+            now,
+        } => changed(
             db.execute(
-                "UPDATE vault_exchange SET status = $1, finished_at = $2 \
-                 WHERE exchange_id = $3 AND status = 'pending'",
-                &[(*status).into(), (*now).into(), id.into()],
+                "UPDATE vault_exchange SET status = $1, finished_at = $2, reason = $3 \
+                 WHERE exchange_id = $4 AND status = 'pending'",
+                &[(*status).into(), (*now).into(), why.into(), id.into()],
             )
             .await?,
         ),
@@ -400,25 +408,34 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
             )
             .await?,
         ),
-        Op::FinishRefresh { id, status, now } => changed(
+        Op::FinishRefresh {
+            id,
+            status,
+            why,
+            now,
+        } => changed(
             db.execute(
-                "UPDATE vault_refresh SET status = $1, finished_at = $2 WHERE id = $3 AND status = 'pending'",
-                &[(*status).into(), (*now).into(), id.into()],
+                "UPDATE vault_refresh SET status = $1, finished_at = $2, reason = $3 \
+                 WHERE id = $4 AND status = 'pending'",
+                &[(*status).into(), (*now).into(), why.into(), id.into()],
             )
             .await?,
         ),
         Op::SweepLost { table, before, now } => {
             let sql = match table {
                 Evidence::Exchange => {
-                    "UPDATE vault_exchange SET status = 'lost', finished_at = $1 \
+                    "UPDATE vault_exchange SET status = 'lost', finished_at = $1, reason = $3 \
                      WHERE status = 'pending' AND started_at < $2 RETURNING exchange_id"
                 }
                 Evidence::Refresh => {
-                    "UPDATE vault_refresh SET status = 'lost', finished_at = $1 \
+                    "UPDATE vault_refresh SET status = 'lost', finished_at = $1, reason = $3 \
                      WHERE status = 'pending' AND started_at < $2 RETURNING id"
                 }
             };
-            let rows = db.query(sql, &[(*now).into(), (*before).into()]).await?;
+            let why = table.swept_why();
+            let rows = db
+                .query(sql, &[(*now).into(), (*before).into(), why.into()])
+                .await?;
             let ids = rows.into_iter().map(|mut r| r.text(0));
             Ok(Done::Ids(ids.collect::<Result<_, _>>()?))
         }
@@ -781,7 +798,7 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         Op::RefreshesOf { bot_id, limit } => {
             let rows = db
                 .query(
-                    "SELECT id, status, started_at, finished_at FROM vault_refresh WHERE bot_id = $1 \
+                    "SELECT id, status, started_at, finished_at, reason FROM vault_refresh WHERE bot_id = $1 \
                      ORDER BY started_at DESC, id LIMIT $2",
                     &[bot_id.into(), (*limit).into()],
                 )
@@ -804,7 +821,7 @@ pub(crate) async fn apply<S: Sql>(db: &mut S, op: &Op) -> Result<Done, StoreErro
         Op::LostExchanges { limit } => {
             let rows = db
                 .query(
-                    "SELECT exchange_id, status, started_at, finished_at FROM vault_exchange WHERE status = 'lost' \
+                    "SELECT exchange_id, status, started_at, finished_at, reason FROM vault_exchange WHERE status = 'lost' \
                      ORDER BY started_at DESC, exchange_id LIMIT $1",
                     &[(*limit).into()],
                 )

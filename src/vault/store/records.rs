@@ -91,6 +91,8 @@ pub struct EvidenceRecord {
     pub started_at: i64,
     /// When it ended (ms since the epoch).
     pub finished_at: Option<i64>,
+    /// Why it ended `failed` or `lost`, when that was recorded.
+    pub why: Option<String>,
 }
 
 /// How a flow ended, as the console's figures count it.
@@ -221,6 +223,21 @@ pub enum Evidence {
     Exchange,
     /// Refreshes.
     Refresh,
+}
+
+impl Evidence {
+    /// What a row swept as lost was: the process that called Notion
+    /// stopped before the answer was kept.
+    pub(crate) fn swept_why(self) -> &'static str {
+        match self {
+            Self::Exchange => {
+                "still pending past Notion's timeout: the instance that sent the code to Notion stopped before the token reached the store"
+            }
+            Self::Refresh => {
+                "still pending past Notion's timeout: the instance that called Notion to refresh stopped before the new pair reached the store"
+            }
+        }
+    }
 }
 
 /// A table that holds sealed tokens.

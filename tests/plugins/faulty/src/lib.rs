@@ -4,7 +4,8 @@
 //! Settings (`[plugins.settings.faulty]`):
 //! - `consumer`: `ok` (default) | `error` | `fatal` (a non-retryable error) | `trap` | `loop` | `oom` |
 //!   `trap-before-N` (traps on delivery attempts before attempt N, then accepts)
-//! - `consumer` also: `hoard` (holds 10,000 host resources)
+//! - `consumer` also: `hoard` (holds 10,000 host resources), `quote-token` (the token in
+//!   its error), `log-token` (the token in its log line, then accepts)
 //! - `view`: `ok` (default) | `trap` | `loop` | `bad-status` | `hostile-headers` |
 //!   `redirect-to-data` (success answers 303 to the app data, as a careless app would)
 
@@ -117,6 +118,18 @@ impl Consumer for Faulty {
                     token.delivery.attempt
                 );
             }
+            return Ok(());
+        }
+        if mode("consumer") == "log-token" {
+            // What a careless consumer does: the token in its log line.
+            log(
+                Level::Info,
+                "faulty",
+                &format!(
+                    "got {} (refresh {:?})",
+                    token.access_token, token.refresh_token
+                ),
+            );
             return Ok(());
         }
         if mode("consumer") == "quote-token" {
