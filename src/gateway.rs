@@ -97,9 +97,15 @@ impl Gateway {
         let plugins = Plugins::load(&config)
             .await
             .map_err(GatewayError::Plugins)?;
-        for plugin in [plugins.consumer(), plugins.view()] {
+        let (consumer, view) = (plugins.consumer(), plugins.view());
+        let one = Arc::ptr_eq(&consumer, &view);
+        for (plugin, roles) in [(&consumer, "consumer"), (&view, "view")] {
+            if one && roles == "view" {
+                break;
+            }
             tracing::info!(
                 plugin = plugin.name(),
+                roles = if one { "consumer+view" } else { roles },
                 sha256 = &plugin.sha256()[..12],
                 cached = plugin.from_cache(),
                 "plugin loaded"

@@ -440,17 +440,38 @@ async fn list(path: &Path) -> anyhow::Result<ExitCode> {
             config.plugins.dir.display()
         );
     }
+    let p = &config.plugins;
+    let configured = |name: &str| -> Vec<&'static str> {
+        let mut used = Vec::new();
+        if name == p.consumer {
+            used.push("configured consumer");
+        }
+        if name == p.view {
+            used.push("configured view");
+        }
+        used
+    };
+    let mut healthy = true;
+    let mut names = vec![&p.consumer];
+    if p.view != p.consumer {
+        names.push(&p.view);
+    }
+    for name in names {
+        if !reports.iter().any(|r| &r.name == name) {
+            healthy = false;
+            println!(
+                "{name:<24} {:<16} {} does not exist  [{}: CANNOT SERVE]",
+                "missing",
+                p.path_of(name).display(),
+                configured(name).join(", ")
+            );
+        }
+    }
     for r in reports {
+        let used = configured(&r.name);
         match r.loaded {
             Ok(plugin) => {
                 let worlds: Vec<_> = plugin.roles().iter().map(|r| r.name()).collect();
-                let mut used = Vec::new();
-                if r.name == config.plugins.consumer {
-                    used.push("configured consumer");
-                }
-                if r.name == config.plugins.view {
-                    used.push("configured view");
-                }
                 let used = if used.is_empty() {
                     String::new()
                 } else {
@@ -465,10 +486,24 @@ async fn list(path: &Path) -> anyhow::Result<ExitCode> {
                     plugin.grants_summary(),
                 );
             }
-            Err(e) => println!("{:<24} {:<16} {e}", r.name, "invalid"),
+            Err(e) if used.is_empty() => println!("{:<24} {:<16} {e}", r.name, "invalid"),
+            Err(e) => {
+                healthy = false;
+                println!(
+                    "{:<24} {:<16} {e}  [{}: CANNOT SERVE]",
+                    r.name,
+                    "invalid",
+                    used.join(", ")
+                );
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if healthy {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("a configured plugin cannot serve: fix it, or name another in [plugins]");
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 fn scaffold(dir: &Path, name: &str, lang: Language, world: World) -> anyhow::Result<ExitCode> {

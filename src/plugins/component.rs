@@ -45,6 +45,24 @@ pub(crate) fn classify(plugin: &LoadedPlugin, e: wasmtime::Error) -> PluginError
     )
 }
 
+/// Why `bytes` cannot be a component, when it is plainly something else: a
+/// core module (what a compiler makes before `wasm-tools component new`),
+/// or not WebAssembly at all. `None` leaves the verdict to the compiler.
+fn not_a_component(path: &Path, bytes: &[u8]) -> Option<String> {
+    let path = path.display();
+    if wasmparser::Parser::is_core_wasm(bytes) {
+        return Some(format!(
+            "{path} is a core WebAssembly module, not a component; make it one with `wasm-tools component new {path} -o {path}` (with `--adapt wasi_snapshot_preview1.reactor.wasm` if it imports WASI preview 1), as the templates' Makefiles do"
+        ));
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Some(format!(
+            "{path} is not WebAssembly (it does not start with the \\0asm header); build the plugin (`make -C` its folder) and copy its .wasm here"
+        ));
+    }
+    None
+}
+
 /// A role a component can play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -122,6 +140,9 @@ impl LoadedPlugin {
                 },
             )
         })?;
+        if let Some(reason) = not_a_component(path, &bytes) {
+            return Err(invalid(reason));
+        }
         let sha256 = sha256_hex(&bytes);
         let wasm = engine.engine().clone();
         let cache = cache.clone();

@@ -142,6 +142,20 @@ fn check_catches_plugins_that_are_missing_broken_or_in_the_wrong_role() {
     let out = run(&["check", "--config", "gateway.toml"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("plugins.view: plugin garbage: plugins/garbage.wasm is not a valid WebAssembly component"), "{}", text(&out.stderr));
+
+    // A core module, as a compiler leaves it before `wasm-tools component new`.
+    let core = wat::parse_str("(module (func (export \"f\")))").expect("wat");
+    std::fs::write(dir.path().join("plugins/core-module.wasm"), core).expect("write");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .expect("read")
+            .replace("\"garbage\"", "\"core-module\""),
+    )
+    .expect("write");
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("plugins.view: plugin core-module: plugins/core-module.wasm is a core WebAssembly module, not a component; make it one with `wasm-tools component new plugins/core-module.wasm -o plugins/core-module.wasm`"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -170,6 +184,29 @@ fn plugins_list_shows_each_components_worlds() {
     assert!(line("default-view").contains(" view "));
     assert!(line("faulty").contains("consumer+view"));
     assert!(line("garbage").contains("invalid"));
+    assert!(!line("garbage").contains("CANNOT SERVE"), "not configured");
+
+    // A configured plugin that cannot load, or is missing, is marked, and
+    // the command fails.
+    let marked = |stdout: &str, name: &str, what: &str| {
+        stdout
+            .lines()
+            .any(|l| l.starts_with(name) && l.contains(what) && l.contains("CANNOT SERVE"))
+    };
+    std::fs::write(dir.path().join("plugins/default-view.wasm"), b"nope").expect("write");
+    let out = run(&["plugins", "list", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        marked(&stdout, "default-view", "[configured view"),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("a configured plugin cannot serve"));
+    std::fs::remove_file(dir.path().join("plugins/default-consumer.wasm")).expect("rm");
+    let out = run(&["plugins", "list", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(marked(&stdout, "default-consumer", "missing"), "{stdout}");
 }
 
 #[test]
@@ -179,7 +216,15 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
         .local_addr()
         .expect("addr")
         .port();
-    let (dir, config) = project(&format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
+    // One component as both consumer and view.
+    let (dir, config) = project(&format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[plugins]\nconsumer = \"faulty\"\nview = \"faulty\"\n"
+    ));
+    std::fs::copy(
+        crate::support::component("faulty"),
+        dir.path().join("plugins/faulty.wasm"),
+    )
+    .expect("copy");
     let child = Command::new(BIN)
         .args(["serve", "--config", config.to_str().expect("path")])
         .current_dir(dir.path())
@@ -225,6 +270,15 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
         dir.path().join("data/state.key").is_file(),
         "the state key is created in the data folder"
     );
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut running.0.stderr.take().expect("stderr"), &mut log)
+        .expect("log");
+    let loaded: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("plugin loaded"))
+        .collect();
+    assert_eq!(loaded.len(), 1, "one line for one component: {log}");
+    assert!(loaded[0].contains("consumer+view"), "{}", loaded[0]);
 }
 
 /// A tiny blocking GET for the CLI tests (status code only).
