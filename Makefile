@@ -24,13 +24,15 @@ all: build
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
-# Builds each cdylib crate of a guest workspace ($(1)) and copies it to $(1)/<crate>.wasm.
+# Builds each cdylib crate of a guest workspace ($(1)) and copies it to $(1)/<crate>.wasm,
+# with its manifest (plugin.toml) as $(1)/<crate>.toml.
 define build_components
 	cd $(1) && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) build --release --target $(WASM_TARGET) --quiet
 	@for dir in $(1)/*/; do \
 		crate=$$(basename $$dir); \
 		grep -q cdylib $$dir/Cargo.toml 2>/dev/null || continue; \
 		cp $(WASM_TARGET_DIR)/$(WASM_TARGET)/release/$$(echo $$crate | tr - _).wasm $(1)/$$crate.wasm; \
+		if [ -f $$dir/plugin.toml ]; then cp $$dir/plugin.toml $(1)/$$crate.toml; fi; \
 		echo "built $(1)/$$crate.wasm"; \
 	done
 endef

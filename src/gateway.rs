@@ -110,6 +110,9 @@ impl Gateway {
                 cached = plugin.from_cache(),
                 "plugin loaded"
             );
+            for warning in plugin.warnings() {
+                tracing::warn!(plugin = plugin.name(), "{warning}");
+            }
         }
         let documents = load_documents(&config.documents)?;
         let tls = match &config.server.tls {

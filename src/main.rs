@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::config::{Config, ConfigProblem, LogFormat, process_env};
-use notion_oauth_gateway::demo::{Demo, DemoOptions};
+use notion_oauth_gateway::demo::{Demo, DemoOptions, DevGrant};
 use notion_oauth_gateway::plugins::{PluginFailure, Plugins, list_components};
 use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
 use notion_oauth_gateway::secret::ClientSecret;
@@ -68,6 +68,10 @@ enum Command {
         /// The view plugin (try `echo-view`).
         #[arg(long, default_value = "default-view")]
         view: String,
+        /// Grant a plugin more than its manifest asks for, within the demo:
+        /// `NAME:keyvalue` or `NAME:http=HOST[:PORT]` (loopback hosts only).
+        #[arg(long = "grant", value_name = "NAME:WHAT")]
+        grants: Vec<DevGrant>,
     },
     /// The vault's tokens: list, show, refresh, revoke (values are never printed).
     Tokens {
@@ -207,8 +211,10 @@ fn main() -> ExitCode {
                 data_dir,
                 consumer,
                 view,
+                grants,
             } => {
                 let options = DemoOptions {
+                    grants,
                     listen,
                     stand_in_listen,
                     plugins_dir,
@@ -403,6 +409,9 @@ async fn check(path: &Path) -> anyhow::Result<ExitCode> {
                     },
                     plugin.grants_summary(),
                 );
+                for warning in plugin.warnings() {
+                    println!("warning: plugins.{key} = {}: {warning}", plugin.name());
+                }
             }
             println!("ok: {} is valid", path.display());
             Ok(ExitCode::SUCCESS)
@@ -485,6 +494,9 @@ async fn list(path: &Path) -> anyhow::Result<ExitCode> {
                     &plugin.sha256()[..12],
                     plugin.grants_summary(),
                 );
+                for warning in plugin.warnings() {
+                    println!("{:<24} warning: {warning}", "");
+                }
             }
             Err(e) if used.is_empty() => println!("{:<24} {:<16} {e}", r.name, "invalid"),
             Err(e) => {
@@ -525,6 +537,9 @@ async fn dev(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let demo = Demo::start(&options).await?;
     say!();
     say!("  notion-oauth-gateway demo");
+    for note in &demo.grant_notes {
+        say!("  {note}");
+    }
     say!("  Open {}  and click \"Connect Notion\".", demo.url());
     say!(
         "  Notion is replaced by a local STAND-IN at http://localhost:{} (not the real Notion).",

@@ -100,6 +100,7 @@ pub struct LoadedPlugin {
     load_took: Duration,
     exports: Vec<String>,
     imports: Vec<String>,
+    warnings: Vec<String>,
     pre: InstancePre<InstanceData>,
     pub(crate) consumer: Option<ConsumerIndices>,
     pub(crate) view: Option<ViewIndices>,
@@ -181,6 +182,7 @@ impl LoadedPlugin {
             load_took: Duration::ZERO,
             exports,
             imports,
+            warnings: Vec::new(),
             consumer: ConsumerIndices::new(&pre).ok(),
             view: ViewIndices::new(&pre).ok(),
             pre,
@@ -326,6 +328,16 @@ impl LoadedPlugin {
         &self.imports
     }
 
+    /// What it needs that the config does not grant (each names the key to add).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+
     /// The versions of this gateway's WIT package the component was built
     /// against, one per role it plays (`consumer@0.1.0`).
     pub fn wit_versions(&self) -> Vec<String> {
@@ -359,14 +371,7 @@ impl LoadedPlugin {
         let g = &self.context.grants;
         let mut parts = Vec::new();
         if let Some(http) = &g.http {
-            let hosts: Vec<String> = http
-                .hosts
-                .iter()
-                .map(|h| match h.port {
-                    Some(p) => format!("{}:{p}", h.host),
-                    None => h.host.clone(),
-                })
-                .collect();
+            let hosts: Vec<String> = http.hosts.iter().map(ToString::to_string).collect();
             parts.push(format!("http to [{}]", hosts.join(", ")));
         }
         if g.keyvalue.is_some() {

@@ -23,6 +23,8 @@ mod engine;
 mod error;
 mod host;
 mod limiter;
+mod manifest;
+mod needs;
 mod recent_lines;
 mod registry;
 mod watch;
@@ -33,6 +35,8 @@ pub use component::{LoadedPlugin, Role};
 pub use convert::{authorization_of, token_info_of};
 pub use engine::PluginEngine;
 pub use error::{PluginError, PluginFailure};
+pub use manifest::{Manifest, ManifestError, SettingSpec};
+pub use needs::Finding;
 pub use recent_lines::{KEPT_LINES, LogLine, RecentLines};
 pub use registry::{
     ComponentReport, Plugins, ReloadOutcome, ReloadRecord, SwapOutcome, list_components,

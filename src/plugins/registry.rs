@@ -14,6 +14,8 @@ use super::component::{LoadedPlugin, Role};
 use super::engine::PluginEngine;
 use super::error::{PluginError, PluginFailure};
 use super::host::PluginContext;
+use super::manifest::Manifest;
+use super::needs::{self, Finding};
 use super::recent_lines::RecentLines;
 use crate::config::{Config, PluginsConfig};
 use crate::database::Database;
@@ -72,15 +74,27 @@ impl Loader {
         self.load_from(name, &self.config.path_of(name)).await
     }
 
+    /// Loads the component at `path` as the plugin `name`, with its
+    /// manifest's setting defaults under the config's settings, and checks
+    /// its needs against its grants: a missing required setting refuses it,
+    /// an ungranted capability is a warning it carries.
     async fn load_from(&self, name: &str, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let invalid = |reason: String| PluginError::of(name, PluginFailure::Invalid { reason });
+        let manifest = Manifest::read_beside(path).map_err(|e| invalid(e.to_string()))?;
+        let mut settings = self.config.settings_for(name);
+        for (key, default) in manifest.iter().flat_map(|m| m.defaults()) {
+            settings
+                .entry(key.clone())
+                .or_insert_with(|| default.clone());
+        }
         let grants = self.config.grants_for(name);
         let context = PluginContext {
             name: Arc::from(name),
-            settings: self.config.settings_for(name).into_iter().collect(),
+            settings: settings.clone().into_iter().collect(),
             keyvalue: KeyValueAccess {
                 granted: grants.keyvalue.zip(self.database.clone()),
             },
-            grants,
+            grants: grants.clone(),
             log_level: self.config.log_level_for(name),
             recent: self.recent_for(name),
         };
@@ -92,7 +106,26 @@ impl Loader {
             Arc::new(context),
         )
         .await?;
-        Ok(Arc::new(plugin))
+        let findings = needs::compare(
+            name,
+            manifest.as_ref(),
+            plugin.imports(),
+            &grants,
+            &settings,
+        );
+        let (errors, warnings): (Vec<_>, Vec<_>) = findings
+            .into_iter()
+            .partition(|f| matches!(f, Finding::Error(_)));
+        let text = |f: Finding| match f {
+            Finding::Error(t) | Finding::Warning(t) => t,
+        };
+        if !errors.is_empty() {
+            let errors: Vec<String> = errors.into_iter().map(text).collect();
+            return Err(invalid(errors.join("; ")));
+        }
+        Ok(Arc::new(
+            plugin.with_warnings(warnings.into_iter().map(text).collect()),
+        ))
     }
 
     /// Loads `name` and checks it can play `role`.

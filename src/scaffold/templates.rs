@@ -81,6 +81,10 @@ const RUST: &[(&str, &str)] = &[
         "Makefile",
         include_str!("../../plugins/templates/rust/Makefile"),
     ),
+    (
+        "plugin.toml",
+        include_str!("../../plugins/templates/plugin.toml"),
+    ),
 ];
 
 const PYTHON: &[(&str, &str)] = &[
@@ -92,6 +96,10 @@ const PYTHON: &[(&str, &str)] = &[
         "Makefile",
         include_str!("../../plugins/templates/python/Makefile"),
     ),
+    (
+        "plugin.toml",
+        include_str!("../../plugins/templates/plugin.toml"),
+    ),
 ];
 
 const JS: &[(&str, &str)] = &[
@@ -99,6 +107,10 @@ const JS: &[(&str, &str)] = &[
     (
         "Makefile",
         include_str!("../../plugins/templates/js/Makefile"),
+    ),
+    (
+        "plugin.toml",
+        include_str!("../../plugins/templates/plugin.toml"),
     ),
 ];
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::process::{Running, dev_demo, wait_for_line};
+use crate::support::process::{Running, dev_demo, dev_demo_with, wait_for_line};
 use crate::support::{Browser, repo};
 
 const BIN: &str = env!("CARGO_BIN_EXE_notion-oauth-gateway");
@@ -156,6 +156,61 @@ fn check_catches_plugins_that_are_missing_broken_or_in_the_wrong_role() {
     let out = run(&["check", "--config", "gateway.toml"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("plugins.view: plugin core-module: plugins/core-module.wasm is a core WebAssembly module, not a component; make it one with `wasm-tools component new plugins/core-module.wasm -o plugins/core-module.wasm`"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn check_warns_of_an_ungranted_capability_and_refuses_a_missing_required_setting() {
+    let (dir, config) =
+        project("[plugins]\nconsumer = \"python-example\"\nview = \"python-example\"\n");
+    crate::support::plugins_dir_with(dir.path(), &["python-example", "webhook-consumer"]);
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert!(
+        out.status.success(),
+        "a warning only: {}",
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("warning: plugins.consumer = python-example: its manifest plugins/python-example.toml asks for key-value storage, which the config does not grant; add `[plugins.grants.python-example] keyvalue = true`"),
+        "{stdout}"
+    );
+    let out = run(&["plugins", "list", "--config", "gateway.toml"], dir.path());
+    assert!(
+        text(&out.stdout).contains("add `[plugins.grants.python-example] keyvalue = true`"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Granted, the warning goes.
+    let granted = format!(
+        "{}\n[plugins.grants.python-example]\nkeyvalue = true\n",
+        std::fs::read_to_string(&config).expect("read")
+    );
+    std::fs::write(&config, &granted).expect("write");
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert!(
+        !text(&out.stdout).contains("warning"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The webhook consumer's manifest requires `url` and `signing_secret`.
+    std::fs::write(
+        &config,
+        granted.replace(
+            "consumer = \"python-example\"",
+            "consumer = \"webhook-consumer\"",
+        ),
+    )
+    .expect("write");
+    let out = run(&["check", "--config", "gateway.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("plugins.consumer: plugin webhook-consumer: needs the setting `signing_secret` (the HMAC-SHA256 key shared with your app), which the config does not set")
+            && stderr.contains("add `[plugins.settings.webhook-consumer] signing_secret = { env = \"VAR\" }`")
+            && stderr.contains("needs the setting `url`"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -339,6 +394,31 @@ async fn dev_demo_runs_the_whole_flow_against_the_stand_in_on_another_origin() {
     let back = browser.consent(&authorize, "cancel").await;
     assert_eq!(browser.get(&back).await.status(), 403);
     assert_eq!(browser.get(&format!("{url}/terms")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn dev_grants_the_shipped_examples_what_their_manifests_ask_so_each_completes_a_flow() {
+    for example in ["python-example", "js-example"] {
+        let data = tempfile::tempdir().expect("tempdir");
+        let ((_running, url), printed) = dev_demo_with(
+            BIN,
+            data.path(),
+            &["--consumer", example, "--view", example],
+        );
+        assert!(
+            printed.contains(&format!("granted {example} key-value storage, in the demo's data folder (its manifest plugins/{example}.toml asks)")),
+            "{printed}"
+        );
+        let browser = Browser::new(&url);
+        let authorize = browser.start("").await;
+        let back = browser.consent(&authorize, "allow").await;
+        let page = browser.get(&back).await;
+        assert_eq!(
+            page.status(),
+            200,
+            "{example}: the success page, not 'being completed'"
+        );
+    }
 }
 
 #[test]

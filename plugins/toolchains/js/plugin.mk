@@ -9,8 +9,14 @@ TOOLCHAIN := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 MODULES := $(TOOLCHAIN)/node_modules/@bytecodealliance/componentize-js/package.json
 OUT ?= ../$(NAME).wasm
 
+# The plugin's manifest (what it needs), copied beside the component.
+MANIFEST := $(if $(wildcard plugin.toml),$(OUT:.wasm=.toml))
+
 .PHONY: all clean
-all: $(OUT)
+all: $(OUT) $(MANIFEST)
+
+$(MANIFEST): plugin.toml
+	cp plugin.toml $@
 
 $(OUT): $(wildcard *.js) $(wildcard $(WIT)/*.wit $(WIT)/deps/*/*.wit) $(MODULES) $(TOOLCHAIN)/build.mjs
 	node $(TOOLCHAIN)/build.mjs app.js $(WIT) $(WORLD) $(OUT)
@@ -20,4 +26,4 @@ $(MODULES): $(TOOLCHAIN)/package.json $(TOOLCHAIN)/package-lock.json
 	touch $(MODULES)
 
 clean:
-	rm -f $(OUT)
+	rm -f $(OUT) $(MANIFEST)

@@ -9,8 +9,14 @@ COMPONENTIZE := $(VENV)/bin/componentize-py
 PYTHON ?= python3
 OUT ?= ../$(NAME).wasm
 
+# The plugin's manifest (what it needs), copied beside the component.
+MANIFEST := $(if $(wildcard plugin.toml),$(OUT:.wasm=.toml))
+
 .PHONY: all bindings clean
-all: $(OUT)
+all: $(OUT) $(MANIFEST)
+
+$(MANIFEST): plugin.toml
+	cp plugin.toml $@
 
 $(OUT): $(wildcard *.py) $(wildcard $(WIT)/*.wit $(WIT)/deps/*/*.wit) $(COMPONENTIZE)
 	$(COMPONENTIZE) -d $(WIT) -w $(WORLD) componentize app -o $(OUT).tmp
@@ -27,4 +33,4 @@ $(COMPONENTIZE): $(TOOLCHAIN)/requirements.txt
 	touch $(COMPONENTIZE)
 
 clean:
-	rm -f $(OUT)
+	rm -f $(OUT) $(MANIFEST)

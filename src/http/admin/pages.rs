@@ -523,6 +523,7 @@ struct PluginRow {
     compiled: String,
     loaded_at: String,
     load_ms: u128,
+    warnings: Vec<String>,
     reload: Option<ReloadRow>,
     lines: Vec<LineRow>,
 }
@@ -580,6 +581,7 @@ pub(super) fn plugins(plugins: &Plugins, layout: Layout) -> Page {
             },
             loaded_at: utc(p.loaded_at_ms()),
             load_ms: p.load_took().as_millis(),
+            warnings: p.warnings().to_vec(),
             reload: reloads.remove(p.name()).map(|r| reload_row(p.name(), &r)),
             lines: plugins
                 .recent_lines(p.name())

@@ -27,6 +27,21 @@ pub struct AllowedHost {
     pub port: Option<u16>,
 }
 
+/// As an allow-list entry is written: `host`, `host:port`, `[v6]:port`.
+impl std::fmt::Display for AllowedHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => write!(f, "{host}:{p}"),
+            None => f.write_str(&host),
+        }
+    }
+}
+
 /// `[plugins.grants.<name>]` `http_*`: outgoing HTTP through `wasi:http`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpGrant {

@@ -244,8 +244,13 @@ pub(crate) fn plugins_dir_with(dir: &Path, names: &[&str]) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugins dir");
     for name in names {
-        std::fs::copy(component(name), plugins.join(format!("{name}.wasm")))
-            .expect("copy component");
+        let source = component(name);
+        std::fs::copy(&source, plugins.join(format!("{name}.wasm"))).expect("copy component");
+        // Its manifest, when the build put one beside it.
+        let manifest = source.with_extension("toml");
+        if manifest.is_file() {
+            std::fs::copy(&manifest, plugins.join(format!("{name}.toml"))).expect("copy manifest");
+        }
     }
     plugins
 }

@@ -18,13 +18,23 @@ impl Drop for Running {
 
 /// Reads a child's stdout lines until one contains `marker`, within 30 s.
 pub(crate) fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
+    let lines = read_until(child, marker);
+    lines.lines().last().unwrap_or_default().to_string()
+}
+
+/// A child's stdout up to and including the first line that contains
+/// `marker`, within 30 s.
+pub(crate) fn read_until(child: &mut Child, marker: &'static str) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut seen = String::new();
         // Keep reading after the marker, as a terminal would.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
             if line.contains(marker) {
-                let _ = tx.send(line);
+                let _ = tx.send(std::mem::take(&mut seen));
             }
         }
     });
@@ -35,6 +45,12 @@ pub(crate) fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
 /// Starts `notion-oauth-gateway dev` (binary `bin`) with its data in `data`;
 /// the running demo and its landing page URL.
 pub(crate) fn dev_demo(bin: &str, data: &Path) -> (Running, String) {
+    dev_demo_with(bin, data, &[]).0
+}
+
+/// [`dev_demo`] with more arguments (`--consumer X`, say); also the lines
+/// `dev` printed before its URL.
+pub(crate) fn dev_demo_with(bin: &str, data: &Path, args: &[&str]) -> ((Running, String), String) {
     let mut child = Running(
         Command::new(bin)
             .args([
@@ -46,20 +62,26 @@ pub(crate) fn dev_demo(bin: &str, data: &Path) -> (Running, String) {
                 "--data-dir",
             ])
             .arg(data)
+            .args(args)
             .current_dir(super::repo())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn dev"),
     );
-    let line = wait_for_line(&mut child.0, "Open http://");
+    let printed = read_until(&mut child.0, "Open http://");
+    let line = printed
+        .lines()
+        .find(|l| l.contains("Open http://"))
+        .expect("the URL line")
+        .to_string();
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .expect("url")
         .trim_end_matches('/')
         .to_string();
-    (child, url)
+    ((child, url), printed)
 }
 
 /// Runs the gateway's binary with `args` and `--config config`, the test
