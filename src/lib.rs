@@ -7,7 +7,7 @@
 //! routes it to [`oauth`], which checks the state, asks [`notion`] to exchange
 //! the code, and calls the consumer and view components through [`plugins`].
 //! [`standin`] is a local stand-in for Notion's OAuth endpoints, for the demo
-//! and the tests. [`config`] turns the TOML file into a checked [`config::Config`]
+//! and the tests; [`trial`] runs one plugin headless (`plugin try`). [`config`] turns the TOML file into a checked [`config::Config`]
 //! before anything else starts.
 //!
 //! Embedding: build a [`Gateway`] from a config and serve it on a listener.
@@ -33,6 +33,7 @@ pub mod plugins;
 pub mod scaffold;
 pub mod secret;
 pub mod standin;
+pub mod trial;
 pub mod vault;
 mod watch;
 

@@ -15,6 +15,7 @@ use notion_oauth_gateway::plugins::{PluginFailure, Plugins, list_components};
 use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
 use notion_oauth_gateway::secret::ClientSecret;
 use notion_oauth_gateway::standin::{self, StandInConfig};
+use notion_oauth_gateway::trial::{self, Inputs, TrialOptions};
 use tokio::net::TcpListener;
 
 mod cli;
@@ -167,13 +168,50 @@ enum PluginsCommand {
         #[arg(long, default_value = "plugins")]
         dir: PathBuf,
     },
+    /// Run a plugin's exports against sample inputs, with no browser and no
+    /// Notion: print each call's outcome, time and log lines, write the
+    /// view's pages as .html files, and exit 1 if any call fails as the
+    /// gateway would fail it.
+    Try {
+        /// The plugin (its component is <dir>/<NAME>.wasm).
+        name: String,
+        /// The plugins folder.
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+        /// A JSON file replacing parts of the sample inputs (docs/plugins.md).
+        #[arg(long, value_name = "FILE")]
+        inputs: Option<PathBuf>,
+        /// Where the pages are written [default: data/try/<NAME>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Where its key-value data and compiled code go.
+        #[arg(long, default_value = "data/try")]
+        data_dir: PathBuf,
+        /// Grant it more than its manifest asks for, as `dev --grant` does.
+        #[arg(long = "grant", value_name = "NAME:WHAT")]
+        grants: Vec<DevGrant>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` starts logging once its config says how (`[log] format`).
     if !matches!(cli.command, Command::Serve { .. }) {
-        init_logging(LogFormat::from_env(&process_env).unwrap_or_default());
+        // `plugin try` prints each call's log lines itself.
+        let quiet = matches!(
+            cli.command,
+            Command::Plugins {
+                command: PluginsCommand::Try { .. }
+            }
+        );
+        init_logging_with(
+            LogFormat::from_env(&process_env).unwrap_or_default(),
+            if quiet {
+                "warn,plugin=off"
+            } else {
+                DEFAULT_LOG
+            },
+        );
     }
     // Fault tests pause or fail the hand-off at named points (FAILPOINTS=name=action).
     #[cfg(feature = "failpoints")]
@@ -204,6 +242,20 @@ fn main() -> ExitCode {
                         dir,
                     },
             } => scaffold(&dir, &name, lang, world),
+            Command::Plugins {
+                command:
+                    PluginsCommand::Try {
+                        name,
+                        dir,
+                        inputs,
+                        out,
+                        data_dir,
+                        grants,
+                    },
+            } => {
+                let out = out.unwrap_or_else(|| data_dir.join(&name));
+                try_plugin(name, dir, inputs, out, data_dir, grants).await
+            }
             Command::Dev {
                 listen,
                 stand_in_listen,
@@ -283,10 +335,18 @@ macro_rules! say {
 /// Logs to stderr: readable lines, or one JSON object per line with the
 /// event's fields at the top level.
 fn init_logging(format: LogFormat) {
+    init_logging_with(format, DEFAULT_LOG)
+}
+
+/// What is logged unless `NOG_LOG` says otherwise. Plugin lines pass here;
+/// each plugin's own level (plugins.log_level, plugins.log_levels) filters
+/// them in the host.
+const DEFAULT_LOG: &str = "info,plugin=trace";
+
+/// Logs as [`init_logging`], with `default` as the filter unless `NOG_LOG` is set.
+fn init_logging_with(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOG_LOG")
-        // Plugin lines pass here; each plugin's own level (plugins.log_level,
-        // plugins.log_levels) filters them in the host.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,plugin=trace"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -531,6 +591,55 @@ fn scaffold(dir: &Path, name: &str, lang: Language, world: World) -> anyhow::Res
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn try_plugin(
+    name: String,
+    plugins_dir: PathBuf,
+    inputs: Option<PathBuf>,
+    out_dir: PathBuf,
+    data_dir: PathBuf,
+    grants: Vec<DevGrant>,
+) -> anyhow::Result<ExitCode> {
+    let now = notion_oauth_gateway::clock::unix_ms() / 1000;
+    let now = u64::try_from(now).unwrap_or_default();
+    let inputs = match inputs {
+        Some(path) => match Inputs::from_file(&path, now) {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => Inputs::sample(now),
+    };
+    let options = TrialOptions {
+        name,
+        plugins_dir,
+        data_dir,
+        out_dir,
+        inputs,
+        grants,
+    };
+    match trial::run(&options).await {
+        Ok(report) => {
+            say!("{report}");
+            Ok(if report.failed().next().is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Err(e) => {
+            eprintln!("error: cannot try {}: {e}", options.name);
+            if e.to_string().contains("needs the setting") {
+                eprintln!(
+                    "`plugin try` takes settings from its inputs file: --inputs FILE with {{\"settings\": {{\"KEY\": \"VALUE\"}}}}"
+                );
+            }
+            Ok(ExitCode::from(2))
+        }
+    }
 }
 
 async fn dev(options: DemoOptions) -> anyhow::Result<ExitCode> {

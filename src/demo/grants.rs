@@ -63,7 +63,7 @@ struct Granted {
 /// The demo's grants for `plugins` (from their manifests in `dir`, then
 /// `extra`), as `[plugins.grants.*]` TOML, and a line for each grant made
 /// or refused, for the console.
-pub(super) fn demo_grants(
+pub(crate) fn demo_grants(
     dir: &Path,
     plugins: &[&str],
     extra: &[DevGrant],

@@ -11,6 +11,7 @@
 
 mod grants;
 
+pub(crate) use grants::demo_grants;
 pub use grants::{DevCapability, DevGrant};
 
 use std::future::Future;

@@ -31,6 +31,7 @@ mod token_api;
 pub(crate) use admin::Console;
 pub(crate) use app::{App, AppParts, Listener};
 pub(crate) use documents::{DocumentError, load_documents};
+pub(crate) use outcome::{error_info_of, page_changes};
 pub(crate) use probes::Draining;
 pub(crate) use probes::Probes;
 pub use request_body::RequestBody;

@@ -7,6 +7,7 @@
 use http::StatusCode;
 use http::header::LOCATION;
 
+use super::headers::view_may_set;
 use super::local_path::is_local_path;
 use super::response::own_page;
 use crate::notion::NotionErrorKind;
@@ -31,7 +32,21 @@ pub(super) fn error_info(error: &FlowError) -> ErrorInfo {
     }
 }
 
+/// What the view is told for a failure of `kind` with nothing more known
+/// (`plugin try` renders each): the status and sentence a real one gets.
+pub(crate) fn error_info_of(kind: ErrorKind) -> ErrorInfo {
+    ErrorInfo {
+        kind,
+        status: status_of(kind, false),
+        message: public_message(kind).to_string(),
+    }
+}
+
 fn flow_status(kind: ErrorKind, error: &FlowError) -> u16 {
+    status_of(kind, error.is_unavailable())
+}
+
+fn status_of(kind: ErrorKind, unavailable: bool) -> u16 {
     match kind {
         ErrorKind::BadRequest
         | ErrorKind::InvalidState
@@ -41,7 +56,7 @@ fn flow_status(kind: ErrorKind, error: &FlowError) -> u16 {
         ErrorKind::BrowserMismatch => 403,
         ErrorKind::NotionUnavailable => 502,
         ErrorKind::NotionTimeout => 504,
-        ErrorKind::ConsumerFailed | ErrorKind::Internal if error.is_unavailable() => 503,
+        ErrorKind::ConsumerFailed | ErrorKind::Internal if unavailable => 503,
         ErrorKind::ConsumerFailed | ErrorKind::Internal => 500,
     }
 }
@@ -82,26 +97,71 @@ fn public_message(kind: ErrorKind) -> &'static str {
 /// open redirects); then the gateway's own page for the outcome.
 pub(super) fn shown_page(shown: Shown, request_id: &str) -> Page {
     match shown.view {
-        Some(page) if (300..400).contains(&page.status) => {
-            let target = page
-                .headers
-                .iter()
-                .find(|(name, _)| name == LOCATION)
-                .and_then(|(_, value)| value.to_str().ok());
-            if target.is_some_and(is_local_path) {
-                page
-            } else {
-                tracing::warn!(
-                    request_id,
-                    "the view's {} page redirects off this site (or nowhere); the gateway's own page is shown instead",
-                    shown.outcome.page_name()
-                );
-                outcome_page(&shown.outcome)
-            }
+        Some(page) if redirect_refusal(&page).is_some() => {
+            tracing::warn!(
+                request_id,
+                "the view's {} page redirects off this site (or nowhere); the gateway's own page is shown instead",
+                shown.outcome.page_name()
+            );
+            outcome_page(&shown.outcome)
         }
         Some(page) => page,
         None => outcome_page(&shown.outcome),
     }
+}
+
+/// Why the gateway would not send a redirecting (3xx) success or denial
+/// page: its `Location` is missing or leaves this site.
+fn redirect_refusal(page: &Page) -> Option<String> {
+    if !(300..400).contains(&page.status) {
+        return None;
+    }
+    let target = page
+        .headers
+        .iter()
+        .find(|(name, _)| name == LOCATION)
+        .map(|(_, value)| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    match target {
+        Some(target) if is_local_path(&target) => None,
+        Some(target) => Some(format!(
+            "status {} redirects to {target:?}, which is not a path on this site (an open redirect); the gateway shows its own page instead",
+            page.status
+        )),
+        None => Some(format!(
+            "status {} is a redirect without a Location header; the gateway shows its own page instead",
+            page.status
+        )),
+    }
+}
+
+/// Every way the gateway would change a view's page before a browser saw
+/// it: headers it drops and, for a success or denial page
+/// (`may_redirect`), a redirect it refuses. Empty when it goes out as the
+/// view made it. `plugin try` fails a view on any of these.
+pub(crate) fn page_changes(page: &Page, may_redirect: bool) -> Vec<String> {
+    let mut changes: Vec<String> = page
+        .headers
+        .iter()
+        .filter(|(name, value)| !view_may_set(name, value))
+        // A refused redirect is said once, below.
+        .filter(|(name, _)| !(may_redirect && name == LOCATION && (300..400).contains(&page.status)))
+        .map(|(name, value)| {
+            if name == LOCATION {
+                format!(
+                    "the gateway drops its Location header {:?}: a view may only send the browser to a path on this site",
+                    String::from_utf8_lossy(value.as_bytes())
+                )
+            } else {
+                format!(
+                    "the gateway drops its header {name}: a view may set only content-type, content-language and a same-site location"
+                )
+            }
+        })
+        .collect();
+    if may_redirect {
+        changes.extend(redirect_refusal(page));
+    }
+    changes
 }
 
 /// The gateway's own page for an outcome.

@@ -38,6 +38,7 @@ pub use error::{PluginError, PluginFailure};
 pub use manifest::{Manifest, ManifestError, SettingSpec};
 pub use needs::Finding;
 pub use recent_lines::{KEPT_LINES, LogLine, RecentLines};
+pub(crate) use registry::Loader;
 pub use registry::{
     ComponentReport, Plugins, ReloadOutcome, ReloadRecord, SwapOutcome, list_components,
 };

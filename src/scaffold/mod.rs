@@ -61,7 +61,10 @@ pub fn new_plugin(
             .map(|(path, text)| (root.join("wit").join(path), (*text).to_string())),
     );
     // The shared toolchain rules, when this plugins folder has none yet.
-    for (path, text) in templates::toolchain(language) {
+    for (path, text) in templates::toolchain(language)
+        .iter()
+        .chain(templates::SHARED_TOOLCHAIN)
+    {
         let path = plugins_dir.join("toolchains").join(path);
         if !path.exists() {
             files.push((path, (*text).to_string()));

@@ -144,6 +144,10 @@ const JS_TOOLCHAIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The rules every language's Makefile includes (`make try`).
+pub(super) const SHARED_TOOLCHAIN: &[(&str, &str)] =
+    &[("try.mk", include_str!("../../plugins/toolchains/try.mk"))];
+
 /// The template files of `language`, by path inside the plugin's folder.
 pub(super) fn files(language: Language) -> &'static [(&'static str, &'static str)] {
     match language {

@@ -28,4 +28,5 @@ mod reload;
 mod sandbox;
 mod scaffold;
 mod tls;
+mod trial;
 mod vault;

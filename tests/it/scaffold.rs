@@ -1,5 +1,6 @@
 //! `plugin new` scaffolds a plugin in each language that builds with one
-//! command and loads into the gateway in the role its world says.
+//! command, passes `make try`, and loads into the gateway in the role its
+//! world says.
 
 use std::path::Path;
 use std::process::Command;
@@ -33,6 +34,18 @@ fn scaffold_and_build(dir: &Path, name: &str, lang: &str, world: &str) {
         crate::support::repo().join("target/wasm"),
     ));
     assert!(dir.join(format!("{name}.wasm")).is_file());
+    // `make try` runs every export headless, and a fresh scaffold passes.
+    let tried = run(Command::new("make")
+        .arg("-C")
+        .arg(&folder)
+        .arg("try")
+        .arg(format!("GATEWAY={BIN}"))
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::support::repo().join("target/wasm"),
+        ));
+    assert!(tried.contains("calls passed"), "{tried}");
+    assert!(folder.join(format!("try-data/{name}/index.html")).is_file());
 }
 
 #[test]

@@ -27,3 +27,5 @@ $(MODULES): $(TOOLCHAIN)/package.json $(TOOLCHAIN)/package-lock.json
 
 clean:
 	rm -f $(OUT) $(MANIFEST)
+
+include $(TOOLCHAIN)/../try.mk

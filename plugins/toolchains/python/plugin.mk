@@ -34,3 +34,5 @@ $(COMPONENTIZE): $(TOOLCHAIN)/requirements.txt
 
 clean:
 	rm -f $(OUT) $(MANIFEST)
+
+include $(TOOLCHAIN)/../try.mk
