@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::config::{Config, ConfigProblem, LogFormat, process_env};
-use notion_oauth_gateway::demo::{Demo, DemoOptions, DevGrant};
+use notion_oauth_gateway::demo::{self, Demo, DemoOptions, DevGrant};
 use notion_oauth_gateway::plugins::{PluginFailure, Plugins, list_components};
 use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
 use notion_oauth_gateway::secret::ClientSecret;
@@ -73,6 +73,10 @@ enum Command {
         /// `NAME:keyvalue` or `NAME:http=HOST[:PORT]` (loopback hosts only).
         #[arg(long = "grant", value_name = "NAME:WHAT")]
         grants: Vec<DevGrant>,
+        /// Rebuild the consumer and the view (`make` in plugins/<NAME>/) when
+        /// their sources change; the demo swaps each new build in.
+        #[arg(long)]
+        watch: bool,
     },
     /// The vault's tokens: list, show, refresh, revoke (values are never printed).
     Tokens {
@@ -264,6 +268,7 @@ fn main() -> ExitCode {
                 consumer,
                 view,
                 grants,
+                watch,
             } => {
                 let options = DemoOptions {
                     grants,
@@ -275,7 +280,7 @@ fn main() -> ExitCode {
                     view,
                     ..DemoOptions::default()
                 };
-                dev(options).await
+                dev(options, watch).await
             }
             Command::Tokens { config, command } => match load(&config.path) {
                 Some(c) => cli::tokens::run(&c, command).await,
@@ -642,11 +647,29 @@ async fn try_plugin(
     }
 }
 
-async fn dev(options: DemoOptions) -> anyhow::Result<ExitCode> {
+async fn dev(options: DemoOptions, watch: bool) -> anyhow::Result<ExitCode> {
+    let plugins = [options.consumer.as_str(), options.view.as_str()];
+    if watch {
+        // Build first, so a fresh scaffold or an edit made while the demo
+        // was down is what it starts with.
+        for name in plugins.iter().collect::<std::collections::BTreeSet<_>>() {
+            if let Some(folder) = demo::source_folder(&options.plugins_dir, name) {
+                show_build(&demo::build(name, &folder).await);
+            }
+        }
+    }
     let demo = Demo::start(&options).await?;
+    let (_sources, watch_notes) = if watch {
+        let (sources, notes) = demo::watch_sources(&options.plugins_dir, &plugins, |b| {
+            show_build(&b);
+        });
+        (Some(sources), notes)
+    } else {
+        (None, Vec::new())
+    };
     say!();
     say!("  notion-oauth-gateway demo");
-    for note in &demo.grant_notes {
+    for note in demo.grant_notes.iter().chain(&watch_notes) {
         say!("  {note}");
     }
     say!("  Open {}  and click \"Connect Notion\".", demo.url());
@@ -662,6 +685,27 @@ async fn dev(options: DemoOptions) -> anyhow::Result<ExitCode> {
     say!();
     demo.serve(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a `dev --watch` build: make's output, indented, then its outcome.
+fn show_build(b: &demo::Build) {
+    for line in b.output.lines() {
+        say!("  | {line}");
+    }
+    let command = format!("make -C {}", b.folder.display());
+    if b.succeeded {
+        say!(
+            "  built {} in {:.1} s ({command}); the demo swaps it in once it loads",
+            b.plugin,
+            b.took.as_secs_f64()
+        );
+    } else {
+        say!(
+            "  BUILD FAILED for {} after {:.1} s ({command}); the build already loaded keeps serving",
+            b.plugin,
+            b.took.as_secs_f64()
+        );
+    }
 }
 
 async fn probe(url: &str, timeout: u64) -> anyhow::Result<ExitCode> {

@@ -47,11 +47,21 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
-/// Watches `folders` (not recursively) and calls `on_change` with each
-/// settled batch of changed paths that `wanted` accepts. Must be called
-/// inside a tokio runtime.
+/// How deep a watch goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// The folder's own entries.
+    Folder,
+    /// Everything under the folder.
+    Tree,
+}
+
+/// Watches `folders` (to `depth`) and calls `on_change` with each settled
+/// batch of changed paths that `wanted` accepts; batches are handled one
+/// at a time. Must be called inside a tokio runtime.
 pub(crate) fn watch_folders<W, F, Fut>(
     folders: &[PathBuf],
+    depth: Depth,
     wanted: W,
     mut on_change: F,
 ) -> notify::Result<FolderWatch>
@@ -76,7 +86,11 @@ where
     unique.sort();
     unique.dedup();
     for folder in unique {
-        watcher.watch(folder, RecursiveMode::NonRecursive)?;
+        let mode = match depth {
+            Depth::Folder => RecursiveMode::NonRecursive,
+            Depth::Tree => RecursiveMode::Recursive,
+        };
+        watcher.watch(folder, mode)?;
     }
     let task = tokio::spawn(async move {
         while let Some(first) = rx.recv().await {

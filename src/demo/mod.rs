@@ -3,16 +3,19 @@
 //! each other, so the whole flow can be clicked through on one machine.
 //!
 //! The demo's plugins get what their manifests ask for, within the demo's
-//! bounds ([`grants`]).
+//! bounds ([`grants`]); with `--watch`, a plugin is rebuilt when its
+//! source folder changes ([`rebuild`]).
 //!
 //! The gateway runs at `http://127.0.0.1:PORT` and the stand-in at
 //! `http://localhost:PORT`: two different sites, as Notion and a real gateway
 //! are, so the state cookie's cross-site return is exercised for real.
 
 mod grants;
+mod rebuild;
 
 pub(crate) use grants::demo_grants;
 pub use grants::{DevCapability, DevGrant};
+pub use rebuild::{Build, SourceWatch, build, source_folder, watch_sources};
 
 use std::future::Future;
 use std::net::SocketAddr;

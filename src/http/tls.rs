@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::certificate::{CertificateFiles, TlsError, load_certified_key, provider};
 use crate::config::TlsFiles;
-use crate::watch::{FolderWatch, watch_folders};
+use crate::watch::{Depth, FolderWatch, watch_folders};
 
 /// Hands every handshake the certificate loaded last.
 #[derive(Debug)]
@@ -95,6 +95,7 @@ fn watch(current: &Arc<CurrentCertificate>, files: &TlsFiles) -> Result<FolderWa
     // secrets) would use.
     watch_folders(
         &folders,
+        Depth::Folder,
         move |path| {
             path.file_name().is_some_and(|n| {
                 names.iter().any(|m| m == n) || n.to_string_lossy().starts_with("..")

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::cache::sha256_hex;
 use super::error::{PluginError, PluginFailure};
 use super::registry::{Plugins, ReloadOutcome, SwapOutcome, component_name};
-use crate::watch::{FolderWatch, watch_folders};
+use crate::watch::{Depth, FolderWatch, watch_folders};
 
 /// A running watch of the plugins folder; dropping it stops watching.
 #[derive(Debug)]
@@ -22,6 +22,7 @@ pub fn watch(plugins: Plugins) -> Result<PluginWatcher, PluginError> {
     let dir = plugins.loader().dir().to_path_buf();
     let watch = watch_folders(
         std::slice::from_ref(&dir),
+        Depth::Folder,
         |path| component_name(path).is_some(),
         move |changed| {
             let plugins = plugins.clone();

@@ -99,3 +99,86 @@ fn scaffolds_in_every_language_build_and_load_in_their_roles() {
         .env("SCAFFOLD_SECRET", "s"));
     assert!(checked.contains("is valid"), "{checked}");
 }
+
+/// A flow through the demo at `url`; the success page's text.
+async fn success_page(url: &str) -> String {
+    let browser = crate::support::Browser::new(url);
+    let authorize = browser.start("").await;
+    let back = browser.consent(&authorize, "allow").await;
+    let page = browser.get(&back).await;
+    assert_eq!(page.status(), 200);
+    page.text().await.expect("page")
+}
+
+/// Runs flows until the success page contains `text`, for up to a minute.
+async fn until_success_page_has(url: &str, text: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let page = success_page(url).await;
+        if page.contains(text) || std::time::Instant::now() > deadline {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn dev_watch_rebuilds_a_changed_template_and_the_demo_serves_the_new_page() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugins = dir.path().join("plugins");
+    run(Command::new(BIN)
+        .args(["plugin", "new", "watched", "--lang", "rust", "--dir"])
+        .arg(&plugins));
+    let target = crate::support::repo().join("target/wasm");
+    let plugins_arg = plugins.display().to_string();
+    // Not built yet: `--watch` builds it before the demo starts.
+    let (_demo, url, printed, lines) = crate::support::process::dev_demo_streaming(
+        BIN,
+        &dir.path().join("data"),
+        &[
+            "--watch",
+            "--plugins-dir",
+            &plugins_arg,
+            "--consumer",
+            "watched",
+            "--view",
+            "watched",
+        ],
+        &[("CARGO_TARGET_DIR", &target)],
+    );
+    assert!(printed.contains("built watched in"), "{printed}");
+    assert!(
+        printed.contains(&format!("watching {}", plugins.join("watched").display())),
+        "{printed}"
+    );
+    let page = success_page(&url).await;
+    assert!(page.contains("is now connected to"), "{page}");
+
+    // An edit to the source: rebuilt, swapped in, the new page served.
+    let source = plugins.join("watched/src/lib.rs");
+    let text = std::fs::read_to_string(&source).expect("source");
+    std::fs::write(
+        &source,
+        text.replace("is now connected to", "is now wired up to"),
+    )
+    .expect("edit");
+    let built = lines.until("built watched in", Duration::from_secs(60));
+    assert!(built.contains("| "), "make's output is shown: {built}");
+    let page = until_success_page_has(&url, "is now wired up to").await;
+    assert!(page.contains("is now wired up to"), "{page}");
+
+    // A broken edit: the build fails, says so, and the last good one serves.
+    std::fs::write(&source, "this is not rust").expect("break");
+    let failed = lines.until("BUILD FAILED for watched", Duration::from_secs(60));
+    assert!(
+        failed.contains("the build already loaded keeps serving"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("| ") && failed.contains("error"),
+        "{failed}"
+    );
+    let page = success_page(&url).await;
+    assert!(page.contains("is now wired up to"), "{page}");
+}

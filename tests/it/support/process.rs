@@ -22,24 +22,48 @@ pub(crate) fn wait_for_line(child: &mut Child, marker: &'static str) -> String {
     lines.lines().last().unwrap_or_default().to_string()
 }
 
+/// A child's stdout, line by line, read on a thread that keeps reading
+/// to the end (as a terminal would) whether or not anyone asks.
+pub(crate) struct StdoutLines(mpsc::Receiver<String>);
+
+impl StdoutLines {
+    /// Starts reading `child`'s stdout.
+    pub(crate) fn of(child: &mut Child) -> Self {
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self(rx)
+    }
+
+    /// The lines not yet taken, up to and including the first that
+    /// contains `marker`, within `within`.
+    pub(crate) fn until(&self, marker: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        let mut seen = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                    if line.contains(marker) {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no line with {marker:?} within {within:?}; saw:\n{seen}"),
+            }
+        }
+    }
+}
+
 /// A child's stdout up to and including the first line that contains
 /// `marker`, within 30 s.
 pub(crate) fn read_until(child: &mut Child, marker: &'static str) -> String {
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = String::new();
-        // Keep reading after the marker, as a terminal would.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.contains(marker) {
-                let _ = tx.send(std::mem::take(&mut seen));
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("no line with {marker:?} within 30 s"))
+    StdoutLines::of(child).until(marker, Duration::from_secs(30))
 }
 
 /// Starts `notion-oauth-gateway dev` (binary `bin`) with its data in `data`;
@@ -51,6 +75,18 @@ pub(crate) fn dev_demo(bin: &str, data: &Path) -> (Running, String) {
 /// [`dev_demo`] with more arguments (`--consumer X`, say); also the lines
 /// `dev` printed before its URL.
 pub(crate) fn dev_demo_with(bin: &str, data: &Path, args: &[&str]) -> ((Running, String), String) {
+    let (running, url, printed, _lines) = dev_demo_streaming(bin, data, args, &[]);
+    ((running, url), printed)
+}
+
+/// [`dev_demo_with`] with `envs` set, waiting up to a minute for its URL
+/// (`--watch` builds first); also the rest of its stdout, to read on.
+pub(crate) fn dev_demo_streaming(
+    bin: &str,
+    data: &Path,
+    args: &[&str],
+    envs: &[(&str, &Path)],
+) -> (Running, String, String, StdoutLines) {
     let mut child = Running(
         Command::new(bin)
             .args([
@@ -63,13 +99,15 @@ pub(crate) fn dev_demo_with(bin: &str, data: &Path, args: &[&str]) -> ((Running,
             ])
             .arg(data)
             .args(args)
+            .envs(envs.iter().copied())
             .current_dir(super::repo())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn dev"),
     );
-    let printed = read_until(&mut child.0, "Open http://");
+    let lines = StdoutLines::of(&mut child.0);
+    let printed = lines.until("Open http://", Duration::from_secs(60));
     let line = printed
         .lines()
         .find(|l| l.contains("Open http://"))
@@ -81,7 +119,7 @@ pub(crate) fn dev_demo_with(bin: &str, data: &Path, args: &[&str]) -> ((Running,
         .expect("url")
         .trim_end_matches('/')
         .to_string();
-    ((child, url), printed)
+    (child, url, printed, lines)
 }
 
 /// Runs the gateway's binary with `args` and `--config config`, the test
