@@ -61,12 +61,12 @@ struct Granted {
 }
 
 /// The demo's grants for `plugins` (from their manifests in `dir`, then
-/// `extra`), as `[plugins.grants.*]` TOML, and a line for each grant made
-/// or refused, for the console.
+/// `extra`, each with where it comes from), as `[plugins.grants.*]` TOML,
+/// and a line for each grant made or refused, for the console.
 pub(crate) fn demo_grants(
     dir: &Path,
     plugins: &[&str],
-    extra: &[DevGrant],
+    extra: &[(DevGrant, String)],
 ) -> (String, Vec<String>) {
     let mut granted: BTreeMap<String, Granted> = BTreeMap::new();
     let mut notes = Vec::new();
@@ -88,8 +88,8 @@ pub(crate) fn demo_grants(
             ));
         }
     }
-    for g in extra {
-        wanted.push((g.plugin.clone(), g.what.clone(), "--grant".to_string()));
+    for (g, from) in extra {
+        wanted.push((g.plugin.clone(), g.what.clone(), from.clone()));
     }
     for (name, what, from) in wanted {
         let entry = granted.entry(name.clone()).or_default();
@@ -152,9 +152,9 @@ mod tests {
             "[needs]\nkeyvalue = true\nhttp_hosts = [\"api.example.com\", \"127.0.0.1:9000\"]\n",
         )
         .expect("write");
-        let extra: Vec<DevGrant> = ["mine:keyvalue", "mine:http=localhost:7000"]
+        let extra: Vec<(DevGrant, String)> = ["mine:keyvalue", "mine:http=localhost:7000"]
             .iter()
-            .map(|g| g.parse().expect("grant"))
+            .map(|g| (g.parse().expect("grant"), "--grant".to_string()))
             .collect();
         let (toml, notes) = demo_grants(dir.path(), &["app", "other"], &extra);
         assert!(

@@ -10,9 +10,11 @@
 //! `http://localhost:PORT`: two different sites, as Notion and a real gateway
 //! are, so the state cookie's cross-site return is exercised for real.
 
+mod app_receiver;
 mod grants;
 mod rebuild;
 
+pub use app_receiver::AppReceiver;
 pub(crate) use grants::demo_grants;
 pub use grants::{DevCapability, DevGrant};
 pub use rebuild::{Build, SourceWatch, build, source_folder, watch_sources};
@@ -26,6 +28,8 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, GatewayError};
+use crate::plugins::capability::http::allowed_host;
+use crate::plugins::{DemoValue, Manifest};
 use crate::secret::ClientSecret;
 use crate::standin::{self, StandIn, StandInConfig};
 
@@ -33,6 +37,8 @@ use crate::standin::{self, StandIn, StandInConfig};
 pub const DEMO_CLIENT_ID: &str = "stand-in-client";
 /// The environment name the demo's config reads its generated secret from.
 const SECRET_VAR: &str = "NOG_DEMO_CLIENT_SECRET";
+/// The environment name the demo's config reads its app receiver's secret from.
+const RECEIVER_SECRET_VAR: &str = "NOG_DEMO_RECEIVER_SECRET";
 
 /// What the demo runs.
 #[derive(Debug, Clone)]
@@ -103,6 +109,8 @@ pub struct Demo {
     pub stand_in_addr: SocketAddr,
     /// What the demo granted its plugins, and refused them, a line each.
     pub grant_notes: Vec<String>,
+    /// The demo's app receiver, when a plugin's manifest asks for it.
+    pub receiver: Option<AppReceiver>,
     listener: TcpListener,
 }
 
@@ -114,18 +122,96 @@ impl std::fmt::Debug for Demo {
     }
 }
 
+/// The demo's plugins' settings that ask for the app receiver
+/// (`demo = ...` in their manifests): plugin, key, what.
+fn receiver_settings(options: &DemoOptions) -> Vec<(String, String, DemoValue)> {
+    let mut asked = Vec::new();
+    let mut names = vec![options.consumer.as_str()];
+    if options.view != options.consumer {
+        names.push(options.view.as_str());
+    }
+    for name in names {
+        let component = options.plugins_dir.join(format!("{name}.wasm"));
+        let Ok(Some(manifest)) = Manifest::read_beside(&component) else {
+            continue;
+        };
+        for (key, spec) in &manifest.settings {
+            if let Some(what) = spec.demo {
+                asked.push((name.to_string(), key.clone(), what));
+            }
+        }
+    }
+    asked
+}
+
 /// The demo's config, in the same TOML a user writes, and a line for each
-/// grant it made or refused.
+/// grant it made or refused and each setting it filled in. `receiver` is
+/// the demo's app receiver, when a plugin asks for it.
 pub fn demo_config_text(
     options: &DemoOptions,
     gateway: SocketAddr,
     stand_in: SocketAddr,
+    receiver: Option<&AppReceiver>,
 ) -> (String, Vec<String>) {
-    let (grants, notes) = grants::demo_grants(
+    let mut extra: Vec<(DevGrant, String)> = options
+        .grants
+        .iter()
+        .map(|g| (g.clone(), "--grant".to_string()))
+        .collect();
+    let mut settings = String::new();
+    let mut setting_notes = Vec::new();
+    if let Some(receiver) = receiver {
+        let asked = receiver_settings(options);
+        let host = receiver
+            .url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let mut current = "";
+        for (plugin, key, what) in &asked {
+            if plugin != current {
+                settings.push_str(&format!("\n[plugins.settings.{plugin}]\n"));
+                current = plugin;
+                if let Ok(host) = allowed_host(host) {
+                    extra.push((
+                        DevGrant {
+                            plugin: plugin.clone(),
+                            what: DevCapability::Http(host),
+                        },
+                        "it posts to the demo's app receiver".to_string(),
+                    ));
+                }
+            }
+            let key_toml = toml::Value::String(key.clone());
+            match what {
+                DemoValue::ReceiverUrl => {
+                    settings.push_str(&format!(
+                        "{key_toml} = {}\n",
+                        toml::Value::String(receiver.url.clone())
+                    ));
+                    setting_notes.push(format!(
+                        "set {plugin}'s {key} to the demo's app receiver {}, which checks each delivery's signature as your app would",
+                        receiver.url
+                    ));
+                }
+                DemoValue::ReceiverSecret => {
+                    settings.push_str(&format!(
+                        "{key_toml} = {{ env = \"{RECEIVER_SECRET_VAR}\" }}\n"
+                    ));
+                    setting_notes.push(format!(
+                        "set {plugin}'s {key} to the secret the demo's app receiver checks signatures with (made for this run)"
+                    ));
+                }
+            }
+        }
+    }
+    let (grants, mut notes) = grants::demo_grants(
         &options.plugins_dir,
         &[options.consumer.as_str(), options.view.as_str()],
-        &options.grants,
+        &extra,
     );
+    notes.extend(setting_notes);
     let mut documents = String::new();
     for name in ["terms", "privacy"] {
         let path = options.documents_dir.join(format!("{name}.md"));
@@ -151,7 +237,7 @@ authorize_url = "http://localhost:{port}/v1/oauth/authorize"
 dir = {plugins:?}
 consumer = "{consumer}"
 view = "{view}"
-{grants}
+{grants}{settings}
 [documents]
 {documents}"#,
         data = options.data_dir.display().to_string(),
@@ -191,8 +277,26 @@ impl Demo {
                 addr: options.stand_in_listen,
                 source,
             })?;
-        let (text, grant_notes) = demo_config_text(options, gateway_addr, stand_in_addr);
-        let env = |name: &str| (name == SECRET_VAR).then(|| secret.expose().to_string());
+        let receiver = if receiver_settings(options).is_empty() {
+            None
+        } else {
+            Some(
+                AppReceiver::start(stand_in_addr)
+                    .await
+                    .map_err(|source| DemoError::Bind {
+                        addr: SocketAddr::new(stand_in_addr.ip(), 0),
+                        source,
+                    })?,
+            )
+        };
+        let (text, grant_notes) =
+            demo_config_text(options, gateway_addr, stand_in_addr, receiver.as_ref());
+        let receiver_secret = receiver.as_ref().map(|r| r.secret.expose().to_string());
+        let env = |name: &str| match name {
+            SECRET_VAR => Some(secret.expose().to_string()),
+            RECEIVER_SECRET_VAR => receiver_secret.clone(),
+            _ => None,
+        };
         let config = Config::from_toml(&text, "<dev>", &env)?;
         let gateway = Gateway::build(config).await?;
         Ok(Self {
@@ -201,6 +305,7 @@ impl Demo {
             gateway_addr,
             stand_in_addr,
             grant_notes,
+            receiver,
             listener,
         })
     }

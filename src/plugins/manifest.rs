@@ -42,6 +42,19 @@ pub struct SettingSpec {
     pub secret: bool,
     /// What it is for, in a few words.
     pub description: Option<String>,
+    /// What `dev` sets it to (the demo's own app receiver), when the
+    /// config does not set it.
+    pub demo: Option<DemoValue>,
+}
+
+/// A value the demo provides for a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DemoValue {
+    /// The URL of the demo's app receiver, which takes signed webhooks.
+    ReceiverUrl,
+    /// The secret the receiver checks their signatures with.
+    ReceiverSecret,
 }
 
 /// Why a manifest could not be read.

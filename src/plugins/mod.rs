@@ -35,7 +35,7 @@ pub use component::{LoadedPlugin, Role};
 pub use convert::{authorization_of, token_info_of};
 pub use engine::PluginEngine;
 pub use error::{PluginError, PluginFailure};
-pub use manifest::{Manifest, ManifestError, SettingSpec};
+pub use manifest::{DemoValue, Manifest, ManifestError, SettingSpec};
 pub use needs::Finding;
 pub use recent_lines::{KEPT_LINES, LogLine, RecentLines};
 pub(crate) use registry::Loader;

@@ -80,7 +80,12 @@ const ERROR_KINDS: [(ErrorKind, &str); 10] = [
 /// inputs' settings, defaults for the rest.
 fn trial_config(options: &TrialOptions) -> Result<(Config, Vec<String>), ConfigError> {
     let name = &options.name;
-    let (grants, notes) = demo_grants(&options.plugins_dir, &[name.as_str()], &options.grants);
+    let extra: Vec<_> = options
+        .grants
+        .iter()
+        .map(|g| (g.clone(), "--grant".to_string()))
+        .collect();
+    let (grants, notes) = demo_grants(&options.plugins_dir, &[name.as_str()], &extra);
     let mut settings = String::new();
     if !options.inputs.settings.is_empty() {
         settings.push_str(&format!("\n[plugins.settings.{name}]\n"));

@@ -397,7 +397,7 @@ async fn dev_demo_runs_the_whole_flow_against_the_stand_in_on_another_origin() {
 }
 
 #[tokio::test]
-async fn dev_grants_the_shipped_examples_what_their_manifests_ask_so_each_completes_a_flow() {
+async fn dev_gives_the_shipped_examples_what_their_manifests_ask_so_each_completes_a_flow() {
     for example in ["python-example", "js-example"] {
         let data = tempfile::tempdir().expect("tempdir");
         let ((_running, url), printed) = dev_demo_with(
@@ -419,6 +419,28 @@ async fn dev_grants_the_shipped_examples_what_their_manifests_ask_so_each_comple
             "{example}: the success page, not 'being completed'"
         );
     }
+    // The webhook consumer posts to the demo's own app receiver, which
+    // takes it only when its signature checks out: the success page says
+    // the consumer's POST was accepted.
+    let data = tempfile::tempdir().expect("tempdir");
+    let ((_running, url), printed) =
+        dev_demo_with(BIN, data.path(), &["--consumer", "webhook-consumer"]);
+    for said in [
+        "set webhook-consumer's url to the demo's app receiver http://127.0.0.1:",
+        "set webhook-consumer's signing_secret to the secret the demo's app receiver checks",
+        "granted webhook-consumer HTTP to 127.0.0.1:",
+    ] {
+        assert!(printed.contains(said), "{said}: {printed}");
+    }
+    let browser = Browser::new(&url);
+    let authorize = browser.start("").await;
+    let back = browser.consent(&authorize, "allow").await;
+    let page = browser.get(&back).await;
+    assert_eq!(
+        page.status(),
+        200,
+        "webhook-consumer completes a flow in dev"
+    );
 }
 
 #[test]
