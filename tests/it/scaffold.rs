@@ -182,3 +182,56 @@ async fn dev_watch_rebuilds_a_changed_template_and_the_demo_serves_the_new_page(
     let page = success_page(&url).await;
     assert!(page.contains("is now wired up to"), "{page}");
 }
+
+#[test]
+fn make_build_skips_a_python_or_js_plugin_whose_toolchain_is_missing_saying_what_to_install() {
+    let make = |folder: &str, args: &[&str]| {
+        Command::new("make")
+            .arg("-C")
+            .arg(crate::support::repo().join(folder))
+            .args(args)
+            .output()
+            .expect("make runs")
+    };
+    let out = make(
+        "plugins/python-example",
+        &["PYTHON=/nonexistent/python3", "SKIP_UNAVAILABLE=1"],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("skipping python-example: Python plugins need python3 with venv to build (Debian: apt-get install python3-venv)"),
+        "{said}"
+    );
+    // Without the skip (what `make test` does), the build stops and says why.
+    let out = make("plugins/python-example", &["PYTHON=/nonexistent/python3"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("apt-get install python3-venv"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing on PATH: no node, no npm (make is run by its full path).
+    let empty = tempfile::tempdir().expect("empty PATH");
+    let out = Command::new(which_make())
+        .arg("-C")
+        .arg(crate::support::repo().join("plugins/js-example"))
+        .arg("SKIP_UNAVAILABLE=1")
+        .env("PATH", empty.path())
+        .output()
+        .expect("make runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("skipping js-example: JavaScript plugins need node and npm"),
+        "{said}"
+    );
+}
+
+fn which_make() -> std::path::PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", "command -v make"])
+        .output()
+        .expect("sh");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}

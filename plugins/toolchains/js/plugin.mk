@@ -8,6 +8,20 @@
 TOOLCHAIN := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 MODULES := $(TOOLCHAIN)/node_modules/@bytecodealliance/componentize-js/package.json
 OUT ?= ../$(NAME).wasm
+# Its toolchain installs with npm and runs on node.
+HAVE_TOOLCHAIN := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
+ifeq ($(HAVE_TOOLCHAIN),)
+ifdef SKIP_UNAVAILABLE
+# `make build` at the top: the Rust plugins and the demo build without this one.
+.PHONY: all try clean
+all try:
+	@echo "skipping $(NAME): JavaScript plugins need node and npm to build (Debian: apt-get install nodejs npm)"
+clean:
+	@true
+else
+$(error $(NAME): JavaScript plugins need node and npm to install their toolchain; install them (Debian: apt-get install nodejs npm))
+endif
+else
 
 # The plugin's manifest (what it needs), copied beside the component.
 MANIFEST := $(if $(wildcard plugin.toml),$(OUT:.wasm=.toml))
@@ -29,3 +43,4 @@ clean:
 	rm -f $(OUT) $(MANIFEST)
 
 include $(TOOLCHAIN)/../try.mk
+endif

@@ -8,6 +8,20 @@ VENV := $(TOOLCHAIN)/.venv
 COMPONENTIZE := $(VENV)/bin/componentize-py
 PYTHON ?= python3
 OUT ?= ../$(NAME).wasm
+# Its toolchain installs with Python's venv and ensurepip (Debian's python3-venv).
+HAVE_TOOLCHAIN := $(shell $(or $(PYTHON),python3) -c "import venv, ensurepip" 2>/dev/null && echo yes)
+ifeq ($(HAVE_TOOLCHAIN),)
+ifdef SKIP_UNAVAILABLE
+# `make build` at the top: the Rust plugins and the demo build without this one.
+.PHONY: all try clean
+all try:
+	@echo "skipping $(NAME): Python plugins need python3 with venv to build (Debian: apt-get install python3-venv)"
+clean:
+	@true
+else
+$(error $(NAME): Python plugins need python3 with the venv module to install their toolchain; install it (Debian: apt-get install python3-venv))
+endif
+else
 
 # The plugin's manifest (what it needs), copied beside the component.
 MANIFEST := $(if $(wildcard plugin.toml),$(OUT:.wasm=.toml))
@@ -36,3 +50,4 @@ clean:
 	rm -f $(OUT) $(MANIFEST)
 
 include $(TOOLCHAIN)/../try.mk
+endif
