@@ -409,10 +409,7 @@ async fn dev_gives_the_shipped_examples_what_their_manifests_ask_so_each_complet
             printed.contains(&format!("granted {example} key-value storage, in the demo's data folder (its manifest plugins/{example}.toml asks)")),
             "{printed}"
         );
-        let browser = Browser::new(&url);
-        let authorize = browser.start("").await;
-        let back = browser.consent(&authorize, "allow").await;
-        let page = browser.get(&back).await;
+        let page = Browser::new(&url).connect("").await;
         assert_eq!(
             page.status(),
             200,
@@ -432,10 +429,7 @@ async fn dev_gives_the_shipped_examples_what_their_manifests_ask_so_each_complet
     ] {
         assert!(printed.contains(said), "{said}: {printed}");
     }
-    let browser = Browser::new(&url);
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
-    let page = browser.get(&back).await;
+    let page = Browser::new(&url).connect("").await;
     assert_eq!(
         page.status(),
         200,

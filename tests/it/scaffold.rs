@@ -102,10 +102,7 @@ fn scaffolds_in_every_language_build_and_load_in_their_roles() {
 
 /// A flow through the demo at `url`; the success page's text.
 async fn success_page(url: &str) -> String {
-    let browser = crate::support::Browser::new(url);
-    let authorize = browser.start("").await;
-    let back = browser.consent(&authorize, "allow").await;
-    let page = browser.get(&back).await;
+    let page = crate::support::Browser::new(url).connect("").await;
     assert_eq!(page.status(), 200);
     page.text().await.expect("page")
 }
