@@ -121,17 +121,23 @@ pub fn watch_sources(
             ));
             continue;
         };
-        let (plugin, root, on_build) = (name.to_string(), folder.clone(), on_build.clone());
+        // Events name absolute paths; a relative folder would match none.
+        let root = std::fs::canonicalize(&folder).unwrap_or_else(|_| folder.clone());
+        let (plugin, on_build) = (name.to_string(), on_build.clone());
         let watched = watch_folders(
-            std::slice::from_ref(&folder),
+            &[root.clone()],
             Depth::Tree,
             {
                 let root = root.clone();
                 move |path| is_source_change(&root, path)
             },
-            move |_changed: BTreeSet<PathBuf>| {
-                let (plugin, root, on_build) = (plugin.clone(), root.clone(), on_build.clone());
-                async move { on_build(build(&plugin, &root).await) }
+            {
+                let folder = folder.clone();
+                move |_changed: BTreeSet<PathBuf>| {
+                    let (plugin, folder, on_build) =
+                        (plugin.clone(), folder.clone(), on_build.clone());
+                    async move { on_build(build(&plugin, &folder).await) }
+                }
             },
         );
         match watched {

@@ -128,7 +128,13 @@ async fn dev_watch_rebuilds_a_changed_template_and_the_demo_serves_the_new_page(
         .args(["plugin", "new", "watched", "--lang", "rust", "--dir"])
         .arg(&plugins));
     let target = crate::support::repo().join("target/wasm");
-    let plugins_arg = plugins.display().to_string();
+    // Relative, as a user types it (`dev` runs in the repository): the
+    // folder is reached through `..` from there.
+    let up = "../".repeat(crate::support::repo().components().count() - 1);
+    let plugins_arg = format!(
+        "{up}{}",
+        plugins.display().to_string().trim_start_matches('/')
+    );
     // Not built yet: `--watch` builds it before the demo starts.
     let (_demo, url, printed, lines) = crate::support::process::dev_demo_streaming(
         BIN,
@@ -146,7 +152,7 @@ async fn dev_watch_rebuilds_a_changed_template_and_the_demo_serves_the_new_page(
     );
     assert!(printed.contains("built watched in"), "{printed}");
     assert!(
-        printed.contains(&format!("watching {}", plugins.join("watched").display())),
+        printed.contains(&format!("watching {plugins_arg}/watched")),
         "{printed}"
     );
     let page = success_page(&url).await;
