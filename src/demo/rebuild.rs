@@ -125,7 +125,7 @@ pub fn watch_sources(
         let root = std::fs::canonicalize(&folder).unwrap_or_else(|_| folder.clone());
         let (plugin, on_build) = (name.to_string(), on_build.clone());
         let watched = watch_folders(
-            &[root.clone()],
+            std::slice::from_ref(&root),
             Depth::Tree,
             {
                 let root = root.clone();
