@@ -10,7 +10,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use hmac::Mac as _;
@@ -35,11 +34,12 @@ const MAX_BODY: usize = 256 * 1024;
 /// The receiver, serving in the background.
 #[derive(Debug)]
 pub struct AppReceiver {
+    /// Where it listens (loopback).
+    pub addr: SocketAddr,
     /// Its hook URL.
     pub url: String,
     /// The secret it checks signatures with.
     pub secret: ClientSecret,
-    accepted: Arc<AtomicUsize>,
 }
 
 impl AppReceiver {
@@ -48,10 +48,8 @@ impl AppReceiver {
         let listener = TcpListener::bind(SocketAddr::new(near.ip(), 0)).await?;
         let addr = listener.local_addr()?;
         let secret = ClientSecret::new(hex::encode(rand::random::<[u8; 24]>()));
-        let accepted = Arc::new(AtomicUsize::new(0));
         let handler = Arc::new(Hooks {
             secret: secret.clone(),
-            accepted: accepted.clone(),
         });
         tokio::spawn(async move {
             let config = ServerConfig::defaults(addr);
@@ -60,21 +58,15 @@ impl AppReceiver {
             }
         });
         Ok(Self {
+            addr,
             url: format!("http://127.0.0.1:{}{HOOK_PATH}", addr.port()),
             secret,
-            accepted,
         })
-    }
-
-    /// How many signed deliveries it accepted.
-    pub fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
     }
 }
 
 struct Hooks {
     secret: ClientSecret,
-    accepted: Arc<AtomicUsize>,
 }
 
 /// The parts of a delivery the receiver reports (never the token).
@@ -143,7 +135,6 @@ impl Handler for Hooks {
         }
         match serde_json::from_slice::<Delivery>(&body) {
             Ok(d) => {
-                self.accepted.fetch_add(1, Ordering::SeqCst);
                 tracing::info!(
                     bot_id = d.bot_id,
                     reason = d.reason,
@@ -169,7 +160,6 @@ mod tests {
     fn hooks() -> Hooks {
         Hooks {
             secret: ClientSecret::new("shared"),
-            accepted: Arc::default(),
         }
     }
 

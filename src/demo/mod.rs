@@ -162,18 +162,13 @@ pub fn demo_config_text(
     let mut setting_notes = Vec::new();
     if let Some(receiver) = receiver {
         let asked = receiver_settings(options);
-        let host = receiver
-            .url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap_or_default();
+        let host = receiver.addr.to_string();
         let mut current = "";
         for (plugin, key, what) in &asked {
             if plugin != current {
                 settings.push_str(&format!("\n[plugins.settings.{plugin}]\n"));
                 current = plugin;
-                if let Ok(host) = allowed_host(host) {
+                if let Ok(host) = allowed_host(&host) {
                     extra.push((
                         DevGrant {
                             plugin: plugin.clone(),
