@@ -17,7 +17,7 @@ WASM_TARGET := wasm32-wasip2
 WASM_TARGET_DIR := $(CURDIR)/target/wasm
 BIN := target/release/notion-oauth-gateway
 
-.PHONY: all build run test bench lint setup plugins test-plugins clean test-deps fuzz-setup fuzz-build fuzz
+.PHONY: all build run test bench lint setup plugins test-plugins clean test-deps c-toolchain fuzz-setup fuzz-build fuzz
 
 all: build
 
@@ -69,9 +69,12 @@ run: build
 # with `nginx -t` and `systemd-analyze verify`; as root (CI, containers)
 # these Debian packages are installed here, otherwise this says what to
 # install.
-TEST_PACKAGES = chromium chromium-driver openssl nginx systemd
+# The C template's test builds with Debian's clang-19 and wasi-libc.
+C_PACKAGES = clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
+TEST_PACKAGES = chromium chromium-driver openssl nginx systemd $(C_PACKAGES)
 test-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null && command -v systemd-analyze >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null && command -v systemd-analyze >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null \
+		&& command -v clang-19 >/dev/null && command -v wasm-ld-19 >/dev/null && test -f /usr/include/wasm32-wasi/stdlib.h && test -f /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a || { \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES); \
 		else \
@@ -80,7 +83,12 @@ test-deps:
 
 # The integration tests run against release builds: wasmtime's compiler is
 # far slower unoptimised, and `make build` shares the same artifacts.
-test: plugins test-plugins test-deps
+# The C toolchain's pinned tools (wit-bindgen, wasm-tools, the WASI adapter),
+# installed once here for the C template's test, as a first C build would.
+c-toolchain: test-deps
+	@$(MAKE) --no-print-directory -f plugins/toolchains/c/plugin.mk tools
+
+test: plugins test-plugins test-deps c-toolchain
 	$(CARGO) test --release --features failpoints --lib --bins --tests
 	cd plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) test -p view-kit -p webhook-consumer --lib
 
@@ -121,4 +129,4 @@ fuzz: fuzz-setup
 clean:
 	$(CARGO) clean
 	rm -f plugins/*.wasm tests/plugins/*.wasm
-	rm -rf plugins/toolchains/python/.venv plugins/toolchains/js/node_modules
+	rm -rf plugins/toolchains/python/.venv plugins/toolchains/js/node_modules plugins/toolchains/c/.venv plugins/toolchains/c/.tools

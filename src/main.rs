@@ -589,11 +589,17 @@ fn scaffold(dir: &Path, name: &str, lang: Language, world: World) -> anyhow::Res
     say!("wrote {} files into {}", files.len(), folder.display());
     say!("build it:   make -C {}", folder.display());
     say!("use it:     set plugins.consumer and/or plugins.view to \"{name}\" in the config");
-    if lang != Language::Rust {
-        say!(
+    match lang {
+        Language::Rust => {}
+        Language::C => say!(
+            "(C needs Debian's clang-19, lld-19, wasi-libc and libclang-rt-19-dev-wasm32; the first \
+             build installs wit-bindgen, wasm-tools and the WASI adapter under {}/toolchains/c)",
+            dir.display()
+        ),
+        Language::Python | Language::Js => say!(
             "(the first build installs the {lang:?} toolchain under {}/toolchains)",
             dir.display()
-        );
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

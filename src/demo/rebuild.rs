@@ -6,7 +6,8 @@
 //! A plugin has a source folder when `<plugins>/<name>/` has a `Makefile`:
 //! every `plugin new` scaffold and the Python and JavaScript examples. What
 //! a build writes inside the folder (`target/`, `node_modules/`, ...) and
-//! editors' scratch files do not count as changes.
+//! editors' scratch files do not count as changes (a C plugin's `bindings/`
+//! and `build/` are written by its `make`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ const NOT_SOURCES: &[&str] = &[
     ".venv",
     "__pycache__",
     "wit_world",
+    "bindings",
+    "build",
     "try-data",
     ".git",
 ];
@@ -177,6 +180,8 @@ mod tests {
             "/p/app/4913",
             "/p/app/Cargo.lock",
             "/p/app/try-data/app/success.html",
+            "/p/app/bindings/plugin.h",
+            "/p/app/build/core.wasm",
             "/p/app.wasm",
         ] {
             assert!(!is_source_change(folder, Path::new(not)), "{not}");

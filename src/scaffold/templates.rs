@@ -11,6 +11,8 @@ pub enum Language {
     Python,
     /// JavaScript, built with componentize-js.
     Js,
+    /// C, built with wit-bindgen, clang-19 against wasi-libc, and wasm-tools.
+    C,
 }
 
 /// Which interfaces the plugin exports.
@@ -114,6 +116,22 @@ const JS: &[(&str, &str)] = &[
     ),
 ];
 
+const C: &[(&str, &str)] = &[
+    ("app.c", include_str!("../../plugins/templates/c/app.c")),
+    (
+        "Makefile",
+        include_str!("../../plugins/templates/c/Makefile"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../plugins/templates/c/.gitignore"),
+    ),
+    (
+        "plugin.toml",
+        include_str!("../../plugins/templates/plugin.toml"),
+    ),
+];
+
 const PYTHON_TOOLCHAIN: &[(&str, &str)] = &[
     (
         "python/plugin.mk",
@@ -144,6 +162,17 @@ const JS_TOOLCHAIN: &[(&str, &str)] = &[
     ),
 ];
 
+const C_TOOLCHAIN: &[(&str, &str)] = &[
+    (
+        "c/plugin.mk",
+        include_str!("../../plugins/toolchains/c/plugin.mk"),
+    ),
+    (
+        "c/requirements.txt",
+        include_str!("../../plugins/toolchains/c/requirements.txt"),
+    ),
+];
+
 /// The rules every language's Makefile includes (`make try`).
 pub(super) const SHARED_TOOLCHAIN: &[(&str, &str)] =
     &[("try.mk", include_str!("../../plugins/toolchains/try.mk"))];
@@ -154,6 +183,7 @@ pub(super) fn files(language: Language) -> &'static [(&'static str, &'static str
         Language::Rust => RUST,
         Language::Python => PYTHON,
         Language::Js => JS,
+        Language::C => C,
     }
 }
 
@@ -163,6 +193,7 @@ pub(super) fn toolchain(language: Language) -> &'static [(&'static str, &'static
         Language::Rust => &[],
         Language::Python => PYTHON_TOOLCHAIN,
         Language::Js => JS_TOOLCHAIN,
+        Language::C => C_TOOLCHAIN,
     }
 }
 
@@ -203,4 +234,6 @@ pub(super) fn render(template: &str, name: &str, _language: Language, world: Wor
     out.replace("{{name}}", name)
         .replace("{{world}}", world.wit_name())
         .replace("{{rust_world}}", world.wit_name())
+        // The C bindings name their header and shared types after the world.
+        .replace("{{c_world}}", &world.wit_name().replace('-', "_"))
 }

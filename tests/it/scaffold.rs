@@ -1,6 +1,6 @@
-//! `plugin new` scaffolds a plugin in each language that builds with one
-//! command, passes `make try`, and loads into the gateway in the role its
-//! world says.
+//! `plugin new` scaffolds a plugin in each language (Rust, Python,
+//! JavaScript, C) that builds with one command, passes `make try`, and
+//! loads into the gateway in the role its world says.
 
 use std::path::Path;
 use std::process::Command;
@@ -64,6 +64,7 @@ fn scaffolds_in_every_language_build_and_load_in_their_roles() {
     scaffold_and_build(&plugins, "rusty", "rust", "consumer");
     scaffold_and_build(&plugins, "snake", "python", "view");
     scaffold_and_build(&plugins, "scripty", "js", "both");
+    scaffold_and_build(&plugins, "cee", "c", "view");
 
     let config = dir.path().join("gateway.toml");
     std::fs::write(
@@ -93,6 +94,7 @@ fn scaffolds_in_every_language_build_and_load_in_their_roles() {
     assert_eq!(role("rusty"), "consumer", "{listed}");
     assert_eq!(role("snake"), "view", "{listed}");
     assert_eq!(role("scripty"), "consumer+view", "{listed}");
+    assert_eq!(role("cee"), "view", "{listed}");
     let checked = run(Command::new(BIN)
         .args(["check", "--config"])
         .arg(&config)
@@ -117,6 +119,44 @@ async fn until_success_page_has(url: &str, text: &str) -> String {
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
+}
+
+#[tokio::test]
+async fn a_c_scaffold_is_consumer_and_view_of_a_whole_flow_in_the_demo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        crate::support::repo().join("plugins/toolchains"),
+        plugins.join("toolchains"),
+    )
+    .expect("link toolchains");
+    scaffold_and_build(&plugins, "cee", "c", "both");
+    let built = std::fs::metadata(plugins.join("cee.wasm")).expect("component");
+    assert!(
+        built.len() < 200_000,
+        "a small component: {} bytes",
+        built.len()
+    );
+
+    let (_demo, url, _printed, _lines) = crate::support::process::dev_demo_streaming(
+        BIN,
+        &dir.path().join("data"),
+        &[
+            "--plugins-dir",
+            &plugins.display().to_string(),
+            "--consumer",
+            "cee",
+            "--view",
+            "cee",
+        ],
+        &[],
+    );
+    // 200 with the C view's page: the C consumer took the token first.
+    let page = success_page(&url).await;
+    assert!(page.contains("<h1>Notion connected</h1>"), "{page}");
+    assert!(page.contains("is now connected to"), "{page}");
 }
 
 #[tokio::test]
@@ -229,6 +269,37 @@ fn make_build_skips_a_python_or_js_plugin_whose_toolchain_is_missing_saying_what
         said.contains("skipping js-example: JavaScript plugins need node and npm"),
         "{said}"
     );
+}
+
+#[test]
+fn a_c_plugin_without_its_compiler_is_skipped_or_stops_naming_the_debian_packages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    run(Command::new(BIN)
+        .args(["plugin", "new", "cee", "--lang", "c", "--dir"])
+        .arg(dir.path()));
+    let make = |args: &[&str]| {
+        Command::new("make")
+            .arg("-C")
+            .arg(dir.path().join("cee"))
+            .arg("CLANG=/nonexistent/clang-19")
+            .args(args)
+            .output()
+            .expect("make runs")
+    };
+    let packages = "apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32";
+    let out = make(&["SKIP_UNAVAILABLE=1"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("skipping cee: C plugins need /nonexistent/clang-19 with wasm-ld")
+            && said.contains(packages),
+        "{said}"
+    );
+    assert!(!dir.path().join("cee.wasm").exists());
+    let out = make(&[]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(packages), "{said}");
 }
 
 fn which_make() -> std::path::PathBuf {
