@@ -19,7 +19,7 @@ CLANG ?= clang-19
 PYTHON ?= python3
 CARGO ?= cargo
 CFLAGS ?= -O2 -Wall -Wextra
-# wasi-libc carries DWARF; the function names stay, for traps' backtraces.
+# wasi-libc carries DWARF, two thirds of the component; the function names stay.
 LDFLAGS ?= -Wl,--strip-debug
 OUT ?= ../$(NAME).wasm
 
