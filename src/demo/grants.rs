@@ -28,6 +28,16 @@ pub enum DevCapability {
     Http(AllowedHost),
 }
 
+impl DevGrant {
+    /// `--grant` flags, each noted as coming from the flag.
+    pub(crate) fn from_flags(grants: &[DevGrant]) -> Vec<(DevGrant, String)> {
+        grants
+            .iter()
+            .map(|g| (g.clone(), "--grant".to_string()))
+            .collect()
+    }
+}
+
 impl std::str::FromStr for DevGrant {
     type Err = String;
 

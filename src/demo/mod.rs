@@ -13,11 +13,13 @@
 mod app_receiver;
 mod grants;
 mod rebuild;
+mod tables;
 
 pub use app_receiver::AppReceiver;
 pub(crate) use grants::demo_grants;
 pub use grants::{DevCapability, DevGrant};
 pub use rebuild::{Build, SourceWatch, build, source_folder, watch_sources};
+pub(crate) use tables::plugin_table;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -153,52 +155,44 @@ pub fn demo_config_text(
     stand_in: SocketAddr,
     receiver: Option<&AppReceiver>,
 ) -> (String, Vec<String>) {
-    let mut extra: Vec<(DevGrant, String)> = options
-        .grants
-        .iter()
-        .map(|g| (g.clone(), "--grant".to_string()))
-        .collect();
+    let mut extra = DevGrant::from_flags(&options.grants);
     let mut settings = String::new();
     let mut setting_notes = Vec::new();
     if let Some(receiver) = receiver {
         let asked = receiver_settings(options);
-        let host = receiver.addr.to_string();
-        let mut current = "";
-        for (plugin, key, what) in &asked {
-            if plugin != current {
-                settings.push_str(&format!("\n[plugins.settings.{plugin}]\n"));
-                current = plugin;
-                if let Ok(host) = allowed_host(&host) {
-                    extra.push((
-                        DevGrant {
-                            plugin: plugin.clone(),
-                            what: DevCapability::Http(host),
-                        },
-                        "it posts to the demo's app receiver".to_string(),
-                    ));
-                }
+        let mut plugins: Vec<&String> = asked.iter().map(|(plugin, _, _)| plugin).collect();
+        plugins.dedup();
+        for plugin in plugins {
+            if let Ok(host) = allowed_host(&receiver.addr.to_string()) {
+                extra.push((
+                    DevGrant {
+                        plugin: plugin.clone(),
+                        what: DevCapability::Http(host),
+                    },
+                    "it posts to the demo's app receiver".to_string(),
+                ));
             }
-            let key_toml = toml::Value::String(key.clone());
-            match what {
-                DemoValue::ReceiverUrl => {
-                    settings.push_str(&format!(
-                        "{key_toml} = {}\n",
-                        toml::Value::String(receiver.url.clone())
-                    ));
-                    setting_notes.push(format!(
-                        "set {plugin}'s {key} to the demo's app receiver {}, which checks each delivery's signature as your app would",
-                        receiver.url
-                    ));
-                }
-                DemoValue::ReceiverSecret => {
-                    settings.push_str(&format!(
-                        "{key_toml} = {{ env = \"{RECEIVER_SECRET_VAR}\" }}\n"
-                    ));
-                    setting_notes.push(format!(
-                        "set {plugin}'s {key} to the secret the demo's app receiver checks signatures with (made for this run)"
-                    ));
-                }
+            let mut entries = Vec::new();
+            for (_, key, what) in asked.iter().filter(|(p, _, _)| p == plugin) {
+                let (value, note) = match what {
+                    DemoValue::ReceiverUrl => (
+                        toml::Value::String(receiver.url.clone()),
+                        format!(
+                            "set {plugin}'s {key} to the demo's app receiver {}, which checks each delivery's signature as your app would",
+                            receiver.url
+                        ),
+                    ),
+                    DemoValue::ReceiverSecret => (
+                        tables::from_env(RECEIVER_SECRET_VAR),
+                        format!(
+                            "set {plugin}'s {key} to the secret the demo's app receiver checks signatures with (made for this run)"
+                        ),
+                    ),
+                };
+                entries.push((key.clone(), value));
+                setting_notes.push(note);
             }
+            settings.push_str(&plugin_table("settings", plugin, &entries));
         }
     }
     let (grants, mut notes) = grants::demo_grants(

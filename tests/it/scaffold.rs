@@ -48,18 +48,24 @@ fn scaffold_and_build(dir: &Path, name: &str, lang: &str, world: &str) {
     assert!(folder.join(format!("try-data/{name}/index.html")).is_file());
 }
 
-#[test]
-fn scaffolds_in_every_language_build_and_load_in_their_roles() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plugins = dir.path().join("plugins");
+/// A `plugins/` folder in `dir` that shares the repository's installed
+/// toolchains instead of installing them anew.
+fn plugins_sharing_toolchains(dir: &Path) -> std::path::PathBuf {
+    let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugins dir");
-    // Share the repository's installed toolchains instead of installing anew.
     #[cfg(unix)]
     std::os::unix::fs::symlink(
         crate::support::repo().join("plugins/toolchains"),
         plugins.join("toolchains"),
     )
     .expect("link toolchains");
+    plugins
+}
+
+#[test]
+fn scaffolds_in_every_language_build_and_load_in_their_roles() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugins = plugins_sharing_toolchains(dir.path());
 
     scaffold_and_build(&plugins, "rusty", "rust", "consumer");
     scaffold_and_build(&plugins, "snake", "python", "view");
@@ -124,14 +130,7 @@ async fn until_success_page_has(url: &str, text: &str) -> String {
 #[tokio::test]
 async fn a_c_scaffold_is_consumer_and_view_of_a_whole_flow_in_the_demo() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugins dir");
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(
-        crate::support::repo().join("plugins/toolchains"),
-        plugins.join("toolchains"),
-    )
-    .expect("link toolchains");
+    let plugins = plugins_sharing_toolchains(dir.path());
     scaffold_and_build(&plugins, "cee", "c", "both");
     let built = std::fs::metadata(plugins.join("cee.wasm")).expect("component");
     assert!(
