@@ -39,10 +39,15 @@ static char *format(const char *fmt, ...) {
   va_start(args, fmt);
   int n = vsnprintf(NULL, 0, fmt, args);
   va_end(args);
-  char *s = allocate((size_t)(n < 0 ? 0 : n) + 1);
-  va_start(args, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, args);
-  va_end(args);
+  /* A format error (n < 0) gives the empty string. */
+  size_t size = n < 0 ? 1 : (size_t)n + 1;
+  char *s = allocate(size);
+  s[0] = '\0';
+  if (n >= 0) {
+    va_start(args, fmt);
+    vsnprintf(s, size, fmt, args);
+    va_end(args);
+  }
   return s;
 }
 
