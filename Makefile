@@ -69,12 +69,13 @@ run: build
 # with `nginx -t` and `systemd-analyze verify`; as root (CI, containers)
 # these Debian packages are installed here, otherwise this says what to
 # install.
-# The C template's test builds with Debian's clang-19 and wasi-libc.
+# The C template's test builds with Debian's clang-19 and wasi-libc; linking
+# an empty reactor (as plugins/toolchains/c/plugin.mk checks) proves them all.
 C_PACKAGES = clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
 TEST_PACKAGES = chromium chromium-driver openssl nginx systemd $(C_PACKAGES)
 test-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v openssl >/dev/null && command -v systemd-analyze >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null \
-		&& command -v clang-19 >/dev/null && command -v wasm-ld-19 >/dev/null && test -f /usr/include/wasm32-wasi/stdlib.h && test -f /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a || { \
+		&& printf 'int x;\n' | clang-19 --target=wasm32-wasi -mexec-model=reactor -x c - -o /dev/null 2>/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES); \
 		else \
