@@ -160,14 +160,15 @@ pub fn demo_config_text(
     let mut setting_notes = Vec::new();
     if let Some(receiver) = receiver {
         let asked = receiver_settings(options);
+        let receiver_host = allowed_host(&receiver.addr.to_string()).ok();
         let mut plugins: Vec<&String> = asked.iter().map(|(plugin, _, _)| plugin).collect();
         plugins.dedup();
         for plugin in plugins {
-            if let Ok(host) = allowed_host(&receiver.addr.to_string()) {
+            if let Some(host) = &receiver_host {
                 extra.push((
                     DevGrant {
                         plugin: plugin.clone(),
-                        what: DevCapability::Http(host),
+                        what: DevCapability::Http(host.clone()),
                     },
                     "it posts to the demo's app receiver".to_string(),
                 ));
