@@ -48,6 +48,7 @@ pub fn new_plugin(
     }
     let mut files: Vec<(PathBuf, String)> = templates::files(language)
         .iter()
+        .chain([&templates::MANIFEST])
         .map(|(path, text)| {
             (
                 root.join(path),

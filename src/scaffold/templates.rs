@@ -83,10 +83,6 @@ const RUST: &[(&str, &str)] = &[
         "Makefile",
         include_str!("../../plugins/templates/rust/Makefile"),
     ),
-    (
-        "plugin.toml",
-        include_str!("../../plugins/templates/plugin.toml"),
-    ),
 ];
 
 const PYTHON: &[(&str, &str)] = &[
@@ -98,10 +94,6 @@ const PYTHON: &[(&str, &str)] = &[
         "Makefile",
         include_str!("../../plugins/templates/python/Makefile"),
     ),
-    (
-        "plugin.toml",
-        include_str!("../../plugins/templates/plugin.toml"),
-    ),
 ];
 
 const JS: &[(&str, &str)] = &[
@@ -109,10 +101,6 @@ const JS: &[(&str, &str)] = &[
     (
         "Makefile",
         include_str!("../../plugins/templates/js/Makefile"),
-    ),
-    (
-        "plugin.toml",
-        include_str!("../../plugins/templates/plugin.toml"),
     ),
 ];
 
@@ -125,10 +113,6 @@ const C: &[(&str, &str)] = &[
     (
         ".gitignore",
         include_str!("../../plugins/templates/c/.gitignore"),
-    ),
-    (
-        "plugin.toml",
-        include_str!("../../plugins/templates/plugin.toml"),
     ),
 ];
 
@@ -172,6 +156,12 @@ const C_TOOLCHAIN: &[(&str, &str)] = &[
         include_str!("../../plugins/toolchains/c/requirements.txt"),
     ),
 ];
+
+/// The manifest every template ships (`plugin.toml`, the same in each language).
+pub(super) const MANIFEST: (&str, &str) = (
+    "plugin.toml",
+    include_str!("../../plugins/templates/plugin.toml"),
+);
 
 /// The rules every language's Makefile includes (`make try`).
 pub(super) const SHARED_TOOLCHAIN: &[(&str, &str)] =
