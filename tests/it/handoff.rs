@@ -279,20 +279,36 @@ async fn two_gateway_processes_on_one_postgres_refresh_a_token_once() {
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_sqlite_commit_keeps_the_token_in_memory_until_it_lands() {
+    // The first commit fails (as a full or read-only disk would), the next succeed.
+    a_failed_commit_is_received_then_delivered_once("outbox_commit=1*return->off").await;
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sqlite_flush_is_a_failed_commit_and_the_browser_never_sees_success() {
+    // The commit is written, but the first sync of the log fails (as a
+    // failing disk would): the writer must not have called it durable.
+    a_failed_commit_is_received_then_delivered_once("store_flush=1*return->off").await;
+}
+
+/// With `failpoints` making the first commit fail, the browser hears
+/// "received" (202), never success, and the token held in memory is
+/// delivered once when the store takes it.
+#[cfg(feature = "failpoints")]
+async fn a_failed_commit_is_received_then_delivered_once(failpoints: &str) {
     let receiver = Receiver::start(200, Duration::ZERO).await;
     let o = webhook_options(receiver.addr, Store::Sqlite);
     let (setup, stand_in) = Setup::with_stand_in(&o).await;
-    // The first commit fails (as a full or read-only disk would), the next succeed.
-    let p = Process::start(&setup, Some("outbox_commit=1*return->off"));
+    let p = Process::start(&setup, Some(failpoints));
     let status = run_flow(&stand_in, &setup).await.await.expect("flow");
     assert_eq!(
         status,
         202,
-        "received, finishing in the background:\n{}",
+        "received, finishing in the background ({failpoints}):\n{}",
         p.log()
     );
     p.wait_for("OUTBOX COMMIT FAILED");
-    wait_delivered(&receiver, &setup, &p, "after a failed commit").await;
+    wait_delivered(&receiver, &setup, &p, failpoints).await;
     assert_eq!(keys_seen(&receiver), (1, 1), "0 lost, 0 duplicates");
     assert!(tokens_list(&setup.config).contains("exchanges: committed 1"));
 }

@@ -2,13 +2,15 @@
 //! writer task takes whatever is queued and runs it as one transaction and
 //! one commit, so the number of commits does not grow with the number of
 //! flows; the callback's ops of a batch run as one statement per kind
-//! ([`super::grouped`]). If any op of a batch fails, the batch is rolled
-//! back and each op runs again in a transaction of its own, so one failing
-//! op fails alone.
-//! Reads run on the rest of the pool.
+//! ([`super::grouped`]). A batch with nothing that must be durable commits
+//! without waiting for the server's flush. If any op of a batch fails, the
+//! batch is rolled back and each op runs again in a transaction of its
+//! own, so one failing op fails alone. The writer keeps one connection
+//! while it works; reads run on the rest of the pool.
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{Column as _, Connection as _, PgConnection, PgPool, Row as _, TypeInfo as _};
+use sqlx::{Column as _, Connection as _, PgConnection, PgPool, Postgres, Row as _, TypeInfo as _};
 use tokio::sync::mpsc;
 
 use super::ops::{Done, Op, apply};
@@ -94,8 +96,11 @@ pub(crate) async fn start(
 /// Group commit: every queued write in one transaction and one commit.
 async fn write_loop(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
+    // The writer keeps its connection between batches while they succeed:
+    // the pool pings a connection at every acquire, a round trip per batch.
+    let mut kept = None;
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let results = match batch(&pool, &jobs).await {
+        let results = match batch(&pool, &mut kept, &jobs).await {
             Ok(results) => results,
             // Something failed: each op again on its own, so it fails alone.
             Err(_) => {
@@ -112,12 +117,35 @@ async fn write_loop(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-async fn batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
-    if let [job] = jobs {
-        return Ok(vec![single(pool, job).await]);
+/// Runs a batch on the kept connection (or a fresh one); keeps it only if
+/// everything succeeded, so a broken connection goes back to the pool,
+/// which checks it.
+async fn batch(
+    pool: &PgPool,
+    kept: &mut Option<PoolConnection<Postgres>>,
+    jobs: &[Job],
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+    let mut conn = match kept.take() {
+        Some(conn) => conn,
+        None => pool.acquire().await.map_err(db_error)?,
+    };
+    let results = match jobs {
+        [job] => vec![one(&mut conn, &job.op).await],
+        _ => together(&mut conn, jobs).await?,
+    };
+    if results.iter().all(Result::is_ok) {
+        *kept = Some(conn);
     }
-    let mut conn = pool.acquire().await.map_err(db_error)?;
-    let mut tx = conn.begin().await.map_err(db_error)?;
+    Ok(results)
+}
+
+/// Several ops in one transaction, the callbacks' as one statement per kind.
+async fn together(
+    conn: &mut PgConnection,
+    jobs: &[Job],
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+    let durable = jobs.iter().any(|j| j.op.durable());
+    let mut tx = conn.begin_with(begin(durable)).await.map_err(db_error)?;
     let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
     let grouped = super::grouped::run(&mut tx, &ops).await?;
     let mut results = Vec::with_capacity(jobs.len());
@@ -132,16 +160,38 @@ async fn batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Result<Done, StoreErro
     Ok(results)
 }
 
+/// One op on a connection of its own from the pool.
 async fn single(pool: &PgPool, job: &Job) -> Result<Done, StoreError> {
     let mut conn = pool.acquire().await.map_err(db_error)?;
-    if !matches!(job.op, Op::Commit(_)) {
+    one(&mut conn, &job.op).await
+}
+
+/// One op in a transaction of its own.
+async fn one(conn: &mut PgConnection, op: &Op) -> Result<Done, StoreError> {
+    let durable = op.durable();
+    if durable && !matches!(op, Op::Commit(_)) {
         // One statement: its own transaction already.
-        return apply(&mut *conn, &job.op).await;
+        return apply(&mut *conn, op).await;
     }
-    let mut tx = conn.begin().await.map_err(db_error)?;
-    let done = apply(&mut *tx, &job.op).await?;
+    let mut tx = conn.begin_with(begin(durable)).await.map_err(db_error)?;
+    let done = apply(&mut *tx, op).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(done)
+}
+
+/// The statement that opens a batch's transaction. A batch with no write
+/// that must be durable commits without waiting for PostgreSQL's flush
+/// (`synchronous_commit` off for that transaction alone): its rows are
+/// visible to every instance at once and reach the disk with the next
+/// durable commit or PostgreSQL's WAL writer, as the SQLite writer's
+/// unflushed batches ride in its WAL. A crash of the gateway loses none of
+/// them; only a crash of the database server can.
+fn begin(durable: bool) -> &'static str {
+    if durable {
+        "BEGIN"
+    } else {
+        "BEGIN; SET LOCAL synchronous_commit TO OFF"
+    }
 }
 
 /// Runs a read on a pooled connection.

@@ -1,16 +1,23 @@
 //! The embedded SQLite backend. One writer thread owns the only writing
-//! connection: it takes whatever is queued, runs it as one transaction
-//! (each op under its own savepoint, so one failing op fails alone) and
-//! one flush, then answers each caller. A second thread reads on its own
-//! connection; WAL lets it read while the writer writes. Statements are
-//! prepared once per connection and cached.
+//! connection: it takes whatever is queued and runs it as one transaction
+//! (each op under its own savepoint, so one failing op fails alone), then
+//! answers each caller. The writer never waits for the disk: a batch with
+//! writes that must be durable hands their answers to the flusher thread,
+//! which syncs the write-ahead log and then answers them. One sync covers
+//! every commit before it, so while one runs the next batches gather for
+//! the next, and writes that need no flush (exchange records, leases,
+//! acknowledgements) are not held up behind one. A reader thread reads on
+//! its own connection; WAL lets it read while the writer writes.
+//! Statements are prepared once per connection and cached.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::Path;
+use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::ops::{Done, apply};
 use super::sql::{Cell, Param, Row, Sql};
@@ -120,8 +127,9 @@ fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
-/// Starts the writer and the reader on the database file at `path` (which
-/// exists and is migrated); returns their queues.
+/// Starts the writer, its flusher and the reader on the database file at
+/// `path` (which exists and is migrated); returns the writer's and the
+/// reader's queues.
 pub(crate) fn start(
     path: &Path,
 ) -> Result<(mpsc::UnboundedSender<Job>, mpsc::UnboundedSender<Job>), StoreError> {
@@ -129,10 +137,20 @@ pub(crate) fn start(
     let (writer, writes) = mpsc::unbounded_channel();
     let (reader, reads) = mpsc::unbounded_channel();
     let db = Db::open(path)?;
+    // The writer's commits only write the log; the flusher syncs it.
+    db.conn
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(db_error)?;
+    let wal = open_wal(path)?;
+    let (flushes, flush_queue) = std_mpsc::channel();
+    std::thread::Builder::new()
+        .name("vault-flusher".into())
+        .spawn(move || flush_loop(&wal, &flush_queue))
+        .map_err(|e| StoreError::Db(format!("cannot start the store's flusher: {e}")))?;
     let rt = runtime.clone();
     std::thread::Builder::new()
         .name("vault-writer".into())
-        .spawn(move || rt.block_on(write_loop(db, writes)))
+        .spawn(move || rt.block_on(write_loop(db, writes, flushes)))
         .map_err(|e| StoreError::Db(format!("cannot start the store's writer: {e}")))?;
     let db = Db::open(path)?;
     std::thread::Builder::new()
@@ -142,25 +160,81 @@ pub(crate) fn start(
     Ok((writer, reader))
 }
 
-/// Group commit: every queued write in one transaction and one flush.
-async fn write_loop(mut db: Db, mut queue: mpsc::UnboundedReceiver<Job>) {
-    let mut flushing = true;
+/// The database's write-ahead log (`<file>-wal`), opened to sync it. The
+/// writer's connection stays open as long as the process, so SQLite keeps
+/// this file (it resets and reuses it, never replaces it). Created here if
+/// SQLite has not yet, readable by the owner only, as the database is.
+fn open_wal(path: &Path) -> Result<File, StoreError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(&wal).map_err(|e| {
+        StoreError::Db(format!(
+            "cannot open the store's write-ahead log {}: {e}",
+            Path::new(&wal).display()
+        ))
+    })
+}
+
+/// Answers that wait for the log that holds their writes to reach the disk.
+type Unflushed = Vec<(oneshot::Sender<Result<Done, StoreError>>, Done)>;
+
+/// Group commit: every queued write in one transaction; durable answers
+/// go to the flusher, the rest are sent at once.
+async fn write_loop(
+    mut db: Db,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    flusher: std_mpsc::Sender<Unflushed>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        // Flush only when a write in the batch must be durable; the others
-        // ride in the WAL until the next flush.
-        let durable = jobs.iter().any(|j| j.op.durable());
-        if durable != flushing {
-            let level = if durable { "FULL" } else { "NORMAL" };
-            if db.conn.pragma_update(None, "synchronous", level).is_ok() {
-                flushing = durable;
+        let results = batch(&mut db, &jobs).await;
+        let mut unflushed = Vec::new();
+        for (job, result) in jobs.drain(..).zip(results) {
+            match result {
+                Ok(done) if job.op.durable() => unflushed.push((job.reply, done)),
+                result => {
+                    let _ = job.reply.send(result);
+                }
             }
         }
-        let results = batch(&mut db, &jobs).await;
-        for (job, result) in jobs.drain(..).zip(results) {
-            let _ = job.reply.send(result);
+        if !unflushed.is_empty()
+            && let Err(std_mpsc::SendError(lost)) = flusher.send(unflushed)
+        {
+            for (reply, _) in lost {
+                let _ = reply.send(Err(StoreError::Db("the store's flusher stopped".into())));
+            }
         }
     }
+}
+
+/// Syncs the log for whatever answers are waiting (all that queued up
+/// during the last sync at once), then sends them.
+fn flush_loop(wal: &File, queue: &std_mpsc::Receiver<Unflushed>) {
+    while let Ok(mut waiting) = queue.recv() {
+        waiting.extend(queue.try_iter().flatten());
+        let synced = sync(wal);
+        for (reply, done) in waiting {
+            let _ = reply.send(synced.clone().map(|()| done));
+        }
+    }
+}
+
+fn sync(wal: &File) -> Result<(), StoreError> {
+    fail::fail_point!("store_flush", |_| Err(StoreError::Db(
+        "failpoint store_flush".into()
+    )));
+    wal.sync_data().map_err(|e| {
+        StoreError::Db(format!(
+            "the store wrote the change but could not flush it to disk: {e}"
+        ))
+    })
 }
 
 async fn batch(db: &mut Db, jobs: &[Job]) -> Vec<Result<Done, StoreError>> {
