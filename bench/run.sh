@@ -20,6 +20,7 @@
 # a fresh schema; without it that line is skipped.
 # Profile one phase with BENCH_PERF=<part of its name> (e.g. SQLite): perf
 # records the server during it into BENCH_PERF_OUT (default perf.data).
+# BENCH_PERF_CALL_GRAPH=dwarf unwinds without frame pointers (bigger files).
 # BENCH_PHASES=callbacks runs part 1 only.
 # Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_CONCURRENCY (16,
 # whole flows), BENCH_CALLBACKS (pairs pre-issued per run, 60000).
@@ -93,7 +94,7 @@ stop_gateway() { kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true; }
 callbacks() {
   local line perf_pid=
   if [ -n "${BENCH_PERF:-}" ] && [[ "$1" == *"$BENCH_PERF"* ]]; then
-    perf record -q -F 499 -g -p "$2" -o "${BENCH_PERF_OUT:-perf.data}" -- sleep "$((SECONDS_PER_PHASE + 8))" 2>/dev/null &
+    perf record -q -F 499 --call-graph "${BENCH_PERF_CALL_GRAPH:-fp}" -p "$2" -o "${BENCH_PERF_OUT:-perf.data}" -- sleep "$((SECONDS_PER_PHASE + 8))" 2>/dev/null &
     perf_pid=$!
   fi
   line=$(target/release/examples/callback-load --target "$3" --gateway "$GATEWAY" --name "$1" \
