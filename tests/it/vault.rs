@@ -760,6 +760,64 @@ async fn concurrent_writes_share_batches_and_each_state_is_claimed_once() {
     }
 }
 
+#[tokio::test]
+async fn concurrent_result_pages_are_kept_and_taken_once_by_their_owner() {
+    for store in Store::BOTH {
+        let (_dir, a, _b) = two_instances(store).await;
+        let a = std::sync::Arc::new(a);
+        let now = 1_000_000;
+        // Thirty pages kept at once (they share batches), one already expired.
+        let puts = (0..30).map(|i| {
+            let a = a.clone();
+            async move {
+                let expires = if i == 0 { now - 1 } else { now + 60_000 };
+                let page = format!("page {i}").into_bytes();
+                let id = format!("p-{i}");
+                let put = a.store().put_page(&id, "owner", page, expires, now);
+                put.await.expect("put")
+            }
+        });
+        futures_join_all(puts).await;
+        // A stranger's takes (all at once) get nothing and take nothing.
+        let strangers = (0..30).map(|i| {
+            let a = a.clone();
+            async move {
+                let id = format!("p-{i}");
+                a.store()
+                    .take_page(&id, "stranger", now)
+                    .await
+                    .expect("take")
+            }
+        });
+        let stolen = futures_join_all(strangers).await;
+        assert!(stolen.iter().all(Option::is_none), "{store:?}: {stolen:?}");
+        // Then the owner takes each twice, all at once: given once.
+        let takes = (0..60).map(|n| {
+            let a = a.clone();
+            async move {
+                let id = format!("p-{}", n % 30);
+                (
+                    n % 30,
+                    a.store().take_page(&id, "owner", now).await.expect("take"),
+                )
+            }
+        });
+        let taken = futures_join_all(takes).await;
+        for i in 0..30 {
+            let got: Vec<_> = taken
+                .iter()
+                .filter_map(|(j, page)| page.as_ref().filter(|_| *j == i))
+                .collect();
+            if i == 0 {
+                assert!(got.is_empty(), "{store:?}: an expired page is not given");
+                continue;
+            }
+            let want = format!("page {i}").into_bytes();
+            assert_eq!(got, vec![&want], "{store:?}: page {i}, once");
+        }
+    }
+}
+
 /// `notion-oauth-gateway vault status --config <h's config> [args]`: stdout.
 fn vault_status(h: &Harness, secret: &str, args: &[&str]) -> String {
     // The config names a database URL: the CLI, like `serve`, wants it private.

@@ -275,7 +275,7 @@ async fn take_pages(
     if mine.len() < 2 {
         return Ok(());
     }
-    let taken: Vec<(String, String, Vec<u8>, i64)> = sqlx::query_as(
+    let mut taken: Vec<(String, String, Vec<u8>, i64)> = sqlx::query_as(
         "DELETE FROM vault_result_page p USING unnest($1::text[], $2::text[]) AS u(id, owner) \
          WHERE p.id_hash = u.id AND p.owner = u.owner RETURNING p.id_hash, p.owner, p.page, p.expires_at",
     )
@@ -284,11 +284,14 @@ async fn take_pages(
     .fetch_all(&mut *db)
     .await
     .map_err(db_error)?;
+    // Two takes of one page in one batch: the deleted row is given once.
     for (i, id_hash, owner, now) in mine {
         let page = taken
             .iter()
-            .find(|t| t.0 == id_hash && t.1 == owner && t.3 > now)
-            .map(|t| t.2.clone());
+            .position(|t| t.0 == id_hash && t.1 == owner)
+            .map(|at| taken.swap_remove(at))
+            .filter(|t| t.3 > now)
+            .map(|t| t.2);
         done[i] = Some(Done::Page(page));
     }
     Ok(())
