@@ -898,3 +898,106 @@ async fn vault_status_prints_the_stores_figures_and_exactly_the_json_shape_on_bo
         assert!(text.contains("connections  active 0  revoked 1"), "{text}");
     }
 }
+
+/// One round of `n` callbacks at once, each beginning its exchange and then
+/// committing its token, so that they share the writer's batches.
+async fn callbacks_at_once(vault: &std::sync::Arc<Vault>, round: usize, n: usize) {
+    let flows = (0..n).map(|i| {
+        let vault = vault.clone();
+        async move {
+            let exchange = format!("exchange-{round}-{i}");
+            assert!(
+                vault
+                    .store()
+                    .begin_exchange(&exchange)
+                    .await
+                    .expect("begin")
+            );
+            let now = now_ms();
+            let commit = Commit {
+                id: format!("bot-{round}-{i}:{exchange}"),
+                bot_id: format!("bot-{round}-{i}"),
+                reason: Reason::New,
+                sealed: vec![1, 2, 3],
+                state: "{}".into(),
+                lease_owner: "a".into(),
+                lease_until: now + 60_000,
+                connection: None,
+                exchange_id: Some(exchange),
+                refresh_id: None,
+                now,
+            };
+            let committed = vault.store().commit(commit).await.expect("commit");
+            assert_eq!(committed, Committed::Written);
+        }
+    });
+    futures_join_all(flows).await;
+}
+
+#[tokio::test]
+async fn postgresql_batches_find_their_rows_by_key_as_the_tables_grow() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = Options::default().on(Store::Postgres);
+    let text = crate::support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
+    let config =
+        crate::support::load_config(&text, &o.client_secret, o.api_key.as_deref()).expect("config");
+    let notion_oauth_gateway::config::StoreBackend::Postgres(pg) = &config.store.backend else {
+        panic!("a PostgreSQL store");
+    };
+    let vault = std::sync::Arc::new(Vault::open(&config.store).await.expect("vault"));
+    // While the tables are small the writer's statements are planned (and,
+    // left to PostgreSQL, their generic plans cached) for small tables.
+    let (rounds, per_round) = (10, 20);
+    for round in 0..rounds {
+        callbacks_at_once(&vault, round, per_round).await;
+    }
+    // Then the table grows past what a scan can afford.
+    let pool = notion_oauth_gateway::database::postgres::connect(pg, 1)
+        .await
+        .expect("connect");
+    let grown = 20_000;
+    sqlx::query(
+        "INSERT INTO vault_exchange (exchange_id, started_at, status) \
+         SELECT 'old-' || i, 0, 'failed' FROM generate_series(1, $1) AS i",
+    )
+    .bind(grown)
+    .execute(&pool)
+    .await
+    .expect("grow");
+    let figures = "SELECT COALESCE(seq_tup_read, 0)::bigint, COALESCE(n_tup_upd, 0)::bigint \
+                   FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'vault_exchange'";
+    let read_figures = || async {
+        sqlx::query_as::<_, (i64, i64)>(figures)
+            .bind(&pg.schema)
+            .fetch_one(&pool)
+            .await
+            .expect("figures")
+    };
+    let before = read_figures().await;
+    let later_rounds = 5;
+    for round in rounds..rounds + later_rounds {
+        callbacks_at_once(&vault, round, per_round).await;
+    }
+    // Each backend reports its figures within seconds of going idle: wait
+    // until the commits' updates are counted, then read what they scanned.
+    let updated = i64::try_from(later_rounds * per_round).expect("small");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let after = read_figures().await;
+        if after.1 - before.1 >= updated || Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        after.1 - before.1 >= updated,
+        "the commits' updates were never counted: {before:?} then {after:?}"
+    );
+    // By key, the later rounds read no row of the grown table in a scan; a
+    // scan would read all of it for each batch.
+    assert!(
+        after.0 - before.0 < i64::from(grown),
+        "the writer scanned the whole exchange table: {} rows read by scans for {updated} commits",
+        after.0 - before.0
+    );
+}
