@@ -21,7 +21,7 @@
 # Profile one phase with BENCH_PERF=<part of its name> (e.g. SQLite): perf
 # records the server during it into BENCH_PERF_OUT (default perf.data).
 # BENCH_PERF_CALL_GRAPH=dwarf unwinds without frame pointers (bigger files).
-# BENCH_PHASES=callbacks runs part 1 only.
+# BENCH_PHASES=callbacks runs part 1 only. BENCH_LOGS=DIR keeps the servers' logs there.
 # Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_CONCURRENCY (16,
 # whole flows), BENCH_CALLBACKS (pairs pre-issued per run, 60000).
 set -euo pipefail
@@ -36,7 +36,11 @@ POSTGRES_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 cargo build --release --quiet --example flow-load --example callback-load --example forwarder
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${BENCH_LOGS:-}" ]; then mkdir -p "$BENCH_LOGS" && cp "$work"/*.log "$BENCH_LOGS"/ 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
