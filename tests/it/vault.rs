@@ -637,12 +637,18 @@ async fn a_refresh_survives_its_client_hanging_up_after_notion_rotated_the_pair(
 
 /// Two instances' vaults on one store (no gateway, so no worker claims rows
 /// behind the test's back), in a data folder that lives as long as `.0`.
-async fn two_instances(store: Store) -> (tempfile::TempDir, Vault, Vault) {
+/// The default config on `store`, in a folder of its own.
+fn store_config(store: Store) -> (tempfile::TempDir, notion_oauth_gateway::config::Config) {
     let dir = tempfile::tempdir().expect("dir");
     let o = Options::default().on(store);
     let text = crate::support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
     let config =
         crate::support::load_config(&text, &o.client_secret, o.api_key.as_deref()).expect("config");
+    (dir, config)
+}
+
+async fn two_instances(store: Store) -> (tempfile::TempDir, Vault, Vault) {
+    let (dir, config) = store_config(store);
     let a = Vault::open(&config.store).await.expect("instance a");
     let b = Vault::open(&config.store).await.expect("instance b");
     (dir, a, b)
@@ -936,11 +942,7 @@ async fn callbacks_at_once(vault: &std::sync::Arc<Vault>, round: usize, n: usize
 
 #[tokio::test]
 async fn postgresql_batches_find_their_rows_by_key_as_the_tables_grow() {
-    let dir = tempfile::tempdir().expect("dir");
-    let o = Options::default().on(Store::Postgres);
-    let text = crate::support::config_text(&o, dir.path(), "127.0.0.1:9", "127.0.0.1:9");
-    let config =
-        crate::support::load_config(&text, &o.client_secret, o.api_key.as_deref()).expect("config");
+    let (_dir, config) = store_config(Store::Postgres);
     let notion_oauth_gateway::config::StoreBackend::Postgres(pg) = &config.store.backend else {
         panic!("a PostgreSQL store");
     };
