@@ -824,6 +824,183 @@ async fn concurrent_result_pages_are_kept_and_taken_once_by_their_owner() {
     }
 }
 
+/// A write of each kind, as one `Store` call's future answers it.
+enum Write {
+    Began(bool),
+    Committed(Committed),
+    Acked(bool),
+    Rescheduled(bool),
+    Put,
+    Taken(Option<Vec<u8>>),
+}
+
+/// A write under way and the key it is about.
+type KeyedWrite = std::pin::Pin<Box<dyn Future<Output = (String, Write)> + Send>>;
+
+/// A commit of a new token for `bot`, leased to `owner`.
+fn new_token(id: &str, bot: &str, owner: &str, connection: bool) -> Commit {
+    let now = now_ms();
+    Commit {
+        id: id.into(),
+        bot_id: bot.into(),
+        reason: Reason::New,
+        sealed: vec![1, 2, 3],
+        state: "{}".into(),
+        lease_owner: owner.into(),
+        lease_until: now + 60_000,
+        connection: connection.then(|| notion_oauth_gateway::vault::store::ConnectionWrite {
+            workspace_id: format!("ws-{bot}"),
+            workspace_name: None,
+            owner_user_id: None,
+            owner_email: None,
+            sealed: vec![4, 5, 6],
+            expect_version: None,
+        }),
+        exchange_id: None,
+        refresh_id: None,
+        now,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_every_kind_of_write_answers_each_as_if_it_ran_alone() {
+    for store in Store::BOTH {
+        let (_dir, a, _b) = two_instances(store).await;
+        let a = std::sync::Arc::new(a);
+        let now = now_ms();
+        for i in 0..10 {
+            let commit = new_token(&format!("old-{i}"), &format!("old-{i}"), "a", false);
+            assert_eq!(
+                a.store().commit(commit).await.expect("commit"),
+                Committed::Written
+            );
+            let expires = if i == 0 { now - 1 } else { now + 60_000 };
+            let page = format!("page {i}").into_bytes();
+            let id = format!("p-{i}");
+            let put = a.store().put_page(&id, "o", page, expires, now);
+            put.await.expect("put");
+        }
+        assert!(a.store().begin_exchange("used").await.expect("begin"));
+        // Then every kind at once, so that they share batches: exchanges (one
+        // used before), new tokens, acknowledgements by the
+        // lease's owner and by a stranger, reschedules (which the grouped
+        // statement does not cover), and pages put and taken.
+        let mut writes: Vec<KeyedWrite> = Vec::new();
+        for i in 0..10 {
+            let (s, id) = (a.clone(), format!("fresh-{i}"));
+            writes.push(Box::pin(async move {
+                (
+                    id.clone(),
+                    Write::Began(s.store().begin_exchange(&id).await.expect("begin")),
+                )
+            }));
+            let s = a.clone();
+            writes.push(Box::pin(async move {
+                let c = new_token(&format!("new-{i}"), &format!("new-{i}"), "a", true);
+                (
+                    format!("new-{i}"),
+                    Write::Committed(s.store().commit(c).await.expect("commit")),
+                )
+            }));
+            let (s, id) = (a.clone(), format!("old-{i}"));
+            writes.push(Box::pin(async move {
+                let w = match i {
+                    0..5 => Write::Acked(s.store().acknowledge(&id, "a").await.expect("ack")),
+                    5..7 => Write::Acked(s.store().acknowledge(&id, "b").await.expect("ack")),
+                    _ => Write::Rescheduled(
+                        s.store()
+                            .reschedule(&id, "a", "later", Some(now + 60_000))
+                            .await
+                            .expect("reschedule"),
+                    ),
+                };
+                (id, w)
+            }));
+            let (s, id) = (a.clone(), format!("p-{i}"));
+            writes.push(Box::pin(async move {
+                (
+                    id.clone(),
+                    Write::Taken(s.store().take_page(&id, "o", now).await.expect("take")),
+                )
+            }));
+            let (s, id) = (a.clone(), format!("q-{i}"));
+            writes.push(Box::pin(async move {
+                let page = format!("next {i}").into_bytes();
+                s.store()
+                    .put_page(&id, "o", page, now + 60_000, now)
+                    .await
+                    .expect("put");
+                (id, Write::Put)
+            }));
+        }
+        writes.push(Box::pin({
+            let s = a.clone();
+            async move {
+                (
+                    "used".into(),
+                    Write::Began(s.store().begin_exchange("used").await.expect("begin")),
+                )
+            }
+        }));
+        for (key, write) in futures_join_all(writes.into_iter()).await {
+            let i: usize = key
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(99);
+            match write {
+                Write::Began(first) => assert_eq!(first, key != "used", "{store:?}: {key}"),
+                Write::Committed(c) => assert_eq!(c, Committed::Written, "{store:?}: {key}"),
+                Write::Acked(acked) => assert_eq!(acked, i < 5, "{store:?}: {key}"),
+                Write::Rescheduled(done) => assert!(done, "{store:?}: {key}"),
+                Write::Put => {}
+                Write::Taken(page) => {
+                    let want = (i > 0).then(|| format!("page {i}").into_bytes());
+                    assert_eq!(page, want, "{store:?}: {key}");
+                }
+            }
+        }
+        assert_eq!(outbox(&a).await, "delivered=5,pending=15", "{store:?}");
+        // Two new tokens for one bot at once: in one batch, the one statement
+        // cannot replace a row it inserts, so the batch runs op by op.
+        let twice = (0..2).map(|i| {
+            let s = a.clone();
+            async move {
+                let c = new_token(&format!("twice-{i}"), "twice", "a", true);
+                s.store().commit(c).await.expect("commit")
+            }
+        });
+        let committed = futures_join_all(twice).await;
+        assert_eq!(committed, vec![Committed::Written; 2], "{store:?}");
+        let connections = a.store().connections().await.expect("connections");
+        assert_eq!(
+            connections.len(),
+            11,
+            "{store:?}: ten new bots and one twice"
+        );
+        let twice = connections
+            .iter()
+            .find(|c| c.bot_id == "twice")
+            .expect("twice");
+        assert_eq!(
+            twice.version, 2,
+            "{store:?}: the second commit replaced the first"
+        );
+        for i in 0..10 {
+            let page = a
+                .store()
+                .take_page(&format!("q-{i}"), "o", now)
+                .await
+                .expect("take");
+            assert_eq!(
+                page,
+                Some(format!("next {i}").into_bytes()),
+                "{store:?}: q-{i}"
+            );
+        }
+    }
+}
+
 /// `notion-oauth-gateway vault status --config <h's config> [args]`: stdout.
 fn vault_status(h: &Harness, secret: &str, args: &[&str]) -> String {
     // The config names a database URL: the CLI, like `serve`, wants it private.

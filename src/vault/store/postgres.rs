@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, shared by every instance on one database. One
 //! writer task takes whatever is queued and runs it as one transaction and
 //! one commit, so the number of commits does not grow with the number of
-//! flows; the callback's ops of a batch run as one statement per kind
+//! flows; the callbacks' ops of a batch run as one statement
 //! ([`super::grouped`]). A batch with nothing that must be durable commits
 //! without waiting for the server's flush. If any op of a batch fails, the
 //! batch is rolled back and each op runs again in a transaction of its
@@ -139,25 +139,46 @@ async fn batch(
     Ok(results)
 }
 
-/// Several ops in one transaction, the callbacks' as one statement per kind.
+/// An op of a batch and its place in it.
+type Indexed<'a> = (usize, &'a Op);
+
+/// Several ops as one commit. The callbacks' ops are one statement
+/// ([`super::grouped`]); a batch of nothing else that must be durable is
+/// that statement alone, its own transaction, one round trip. Otherwise
+/// the batch is a transaction: the statement, then the other ops one by one.
 async fn together(
     conn: &mut PgConnection,
     jobs: &[Job],
 ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let durable = jobs.iter().any(|j| j.op.durable());
+    let (covered, rest): (Vec<Indexed<'_>>, Vec<Indexed<'_>>) = jobs
+        .iter()
+        .map(|j| &j.op)
+        .enumerate()
+        .partition(|(_, op)| super::grouped::covers(op));
+    let covered_ops: Vec<&Op> = covered.iter().map(|(_, op)| *op).collect();
+    if durable && rest.is_empty() {
+        let done = super::grouped::run(conn, &covered_ops).await?;
+        return Ok(done.into_iter().map(Ok).collect());
+    }
     let mut tx = conn.begin_with(begin(durable)).await.map_err(db_error)?;
-    let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
-    let grouped = super::grouped::run(&mut tx, &ops).await?;
-    let mut results = Vec::with_capacity(jobs.len());
-    for (op, done) in ops.into_iter().zip(grouped) {
-        let done = match done {
-            Some(done) => done,
-            None => apply(&mut *tx, op).await?,
-        };
-        results.push(Ok(done));
+    let mut results: Vec<Option<Done>> = jobs.iter().map(|_| None).collect();
+    if !covered_ops.is_empty() {
+        let done = super::grouped::run(&mut tx, &covered_ops).await?;
+        for ((i, _), done) in covered.iter().zip(done) {
+            results[*i] = Some(done);
+        }
+    }
+    for (i, op) in rest {
+        results[i] = Some(apply(&mut *tx, op).await?);
     }
     tx.commit().await.map_err(db_error)?;
-    Ok(results)
+    Ok(results
+        .into_iter()
+        .map(|done| {
+            done.ok_or_else(|| StoreError::Shape("an op of a batch went unanswered".into()))
+        })
+        .collect())
 }
 
 /// One op on a connection of its own from the pool.
@@ -181,12 +202,6 @@ async fn one(conn: &mut PgConnection, op: &Op) -> Result<Done, StoreError> {
 
 /// The statement that opens a batch's transaction.
 ///
-/// Its statements are planned for the rows they meet
-/// (`plan_cache_mode` = `force_custom_plan`): a generic plan, cached by the
-/// writer's connection while the tables were small, joins the batch's
-/// arrays to a whole table by scanning it, and kept doing so as the table
-/// grew (2.4 ms a batch at 20,000 exchanges, against 0.3 ms by the key).
-///
 /// A batch with no write that must be durable commits without waiting for
 /// PostgreSQL's flush (`synchronous_commit` off for that transaction
 /// alone): its rows are visible to every instance at once and reach the
@@ -195,9 +210,9 @@ async fn one(conn: &mut PgConnection, op: &Op) -> Result<Done, StoreError> {
 /// gateway loses none of them; only a crash of the database server can.
 fn begin(durable: bool) -> &'static str {
     if durable {
-        "BEGIN; SET LOCAL plan_cache_mode TO force_custom_plan"
+        "BEGIN"
     } else {
-        "BEGIN; SET LOCAL plan_cache_mode TO force_custom_plan; SET LOCAL synchronous_commit TO OFF"
+        "BEGIN; SET LOCAL synchronous_commit TO OFF"
     }
 }
 
