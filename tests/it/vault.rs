@@ -1001,6 +1001,54 @@ async fn a_batch_of_every_kind_of_write_answers_each_as_if_it_ran_alone() {
     }
 }
 
+#[tokio::test]
+async fn a_failing_write_in_a_batch_fails_alone() {
+    for store in Store::BOTH {
+        let (_dir, a, _b) = two_instances(store).await;
+        let a = std::sync::Arc::new(a);
+        let now = now_ms();
+        // Two pages under one key at once (the second breaks the key), among
+        // exchange records: they share a batch, and only one write fails.
+        let pages: Vec<_> = (0..2)
+            .map(|i| {
+                let s = a.clone();
+                tokio::spawn(async move {
+                    let page = format!("page {i}").into_bytes();
+                    s.store()
+                        .put_page("dup", "o", page, now + 60_000, now)
+                        .await
+                })
+            })
+            .collect();
+        let began = (0..20).map(|i| {
+            let s = a.clone();
+            async move { s.store().begin_exchange(&format!("e-{i}")).await }
+        });
+        let began = futures_join_all(began).await;
+        let mut kept = Vec::new();
+        for page in pages {
+            kept.push(page.await.expect("put"));
+        }
+        let pages = kept;
+        assert!(
+            began.iter().all(|b| matches!(b, Ok(true))),
+            "{store:?}: {began:?}"
+        );
+        assert_eq!(
+            pages.iter().filter(|p| p.is_ok()).count(),
+            1,
+            "{store:?}: one of two pages under one key is kept: {pages:?}"
+        );
+        assert_eq!(
+            a.store().exchange_counts().await.expect("counts"),
+            vec![("pending".to_string(), 20)],
+            "{store:?}"
+        );
+        let kept = a.store().take_page("dup", "o", now).await.expect("take");
+        assert!(kept.is_some(), "{store:?}: the kept page is there");
+    }
+}
+
 /// `notion-oauth-gateway vault status --config <h's config> [args]`: stdout.
 fn vault_status(h: &Harness, secret: &str, args: &[&str]) -> String {
     // The config names a database URL: the CLI, like `serve`, wants it private.

@@ -1,7 +1,7 @@
 //! The embedded SQLite backend. One writer thread owns the only writing
 //! connection: it takes whatever is queued and runs it as one transaction
-//! (each op under its own savepoint, so one failing op fails alone), then
-//! answers each caller. The writer never waits for the disk: a batch with
+//! (if an op fails, each runs again on its own, so one failing op fails
+//! alone), then answers each caller. The writer never waits for the disk: a batch with
 //! writes that must be durable hands their answers to the flusher thread,
 //! which syncs the write-ahead log and then answers them. One sync covers
 //! every commit before it, so while one runs the next batches gather for
@@ -19,7 +19,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ops::{Done, apply};
+use super::ops::{Done, Op, apply};
 use super::sql::{Cell, Param, Row, Sql};
 use super::{Job, MAX_BATCH, StoreError};
 
@@ -237,30 +237,51 @@ fn sync(wal: &File) -> Result<(), StoreError> {
     })
 }
 
+/// Runs a batch as one transaction. If any op fails, it is rolled back and
+/// each op runs again in a transaction of its own, so one failing op fails
+/// alone (savepoints per op would copy every page an op touches).
 async fn batch(db: &mut Db, jobs: &[Job]) -> Vec<Result<Done, StoreError>> {
-    if let Err(e) = db.run("BEGIN IMMEDIATE") {
-        return jobs.iter().map(|_| Err(e.clone())).collect();
+    if jobs.len() > 1
+        && let Some(done) = together(db, jobs).await
+    {
+        return done.into_iter().map(Ok).collect();
     }
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let result = match db.run("SAVEPOINT op") {
-            Ok(()) => {
-                let result = apply(db, &job.op).await;
-                if result.is_err() {
-                    let _ = db.run("ROLLBACK TO op");
-                }
-                let _ = db.run("RELEASE op");
-                result
-            }
-            Err(e) => Err(e),
-        };
-        results.push(result);
-    }
-    if let Err(e) = db.run("COMMIT") {
-        let _ = db.run("ROLLBACK");
-        return jobs.iter().map(|_| Err(e.clone())).collect();
+        results.push(alone(db, &job.op).await);
     }
     results
+}
+
+/// Every op of `jobs` in one transaction; `None`, with nothing written, if
+/// any failed.
+async fn together(db: &mut Db, jobs: &[Job]) -> Option<Vec<Done>> {
+    db.run("BEGIN IMMEDIATE").ok()?;
+    let mut done = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match apply(db, &job.op).await {
+            Ok(d) => done.push(d),
+            Err(_) => break,
+        }
+    }
+    if done.len() == jobs.len() && db.run("COMMIT").is_ok() {
+        return Some(done);
+    }
+    let _ = db.run("ROLLBACK");
+    None
+}
+
+/// One op in a transaction of its own.
+async fn alone(db: &mut Db, op: &Op) -> Result<Done, StoreError> {
+    db.run("BEGIN IMMEDIATE")?;
+    let result = match apply(db, op).await {
+        Ok(done) => db.run("COMMIT").map(|()| done),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = db.run("ROLLBACK");
+    }
+    result
 }
 
 async fn read_loop(mut db: Db, mut queue: mpsc::UnboundedReceiver<Job>) {
