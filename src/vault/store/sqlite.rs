@@ -239,12 +239,16 @@ fn sync(wal: &File) -> Result<(), StoreError> {
 
 /// Runs a batch as one transaction. If any op fails, it is rolled back and
 /// each op runs again in a transaction of its own, so one failing op fails
-/// alone (savepoints per op would copy every page an op touches).
+/// alone (savepoints per op would copy every page an op touches). If the
+/// transaction cannot begin (the file is locked past the busy timeout),
+/// every op gets that error at once.
 async fn batch(db: &mut Db, jobs: &[Job]) -> Vec<Result<Done, StoreError>> {
-    if jobs.len() > 1
-        && let Some(done) = together(db, jobs).await
-    {
-        return done.into_iter().map(Ok).collect();
+    if jobs.len() > 1 {
+        match together(db, jobs).await {
+            Ok(Some(done)) => return done.into_iter().map(Ok).collect(),
+            Ok(None) => {}
+            Err(e) => return jobs.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -254,9 +258,9 @@ async fn batch(db: &mut Db, jobs: &[Job]) -> Vec<Result<Done, StoreError>> {
 }
 
 /// Every op of `jobs` in one transaction; `None`, with nothing written, if
-/// any failed.
-async fn together(db: &mut Db, jobs: &[Job]) -> Option<Vec<Done>> {
-    db.run("BEGIN IMMEDIATE").ok()?;
+/// an op or the commit failed.
+async fn together(db: &mut Db, jobs: &[Job]) -> Result<Option<Vec<Done>>, StoreError> {
+    db.run("BEGIN IMMEDIATE")?;
     let mut done = Vec::with_capacity(jobs.len());
     for job in jobs {
         match apply(db, &job.op).await {
@@ -265,10 +269,10 @@ async fn together(db: &mut Db, jobs: &[Job]) -> Option<Vec<Done>> {
         }
     }
     if done.len() == jobs.len() && db.run("COMMIT").is_ok() {
-        return Some(done);
+        return Ok(Some(done));
     }
     let _ = db.run("ROLLBACK");
-    None
+    Ok(None)
 }
 
 /// One op in a transaction of its own.
