@@ -173,6 +173,12 @@ fn is_id(id: &str) -> bool {
 pub(crate) const TTL: Duration = Duration::from_secs(120);
 /// The most pages kept; past it the oldest is dropped.
 const MAX_PAGES: usize = 10_000;
+/// The most bytes of pages kept (bodies and headers); past it the oldest
+/// are dropped. A browser fetches its page right after the callback, so
+/// what waits is what nobody fetches: the default view's pages (under 2 KB)
+/// fit more than 4,000 times, and a view's large pages cannot grow the
+/// process without bound.
+const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// Pages waiting for their browser, in this process.
 #[derive(Default)]
@@ -187,6 +193,18 @@ pub(crate) struct MemoryPages {
 struct Kept {
     by_id: HashMap<String, (Page, Owner, Instant)>,
     order: VecDeque<(String, Instant)>,
+    /// The pages' [`size`]s, summed.
+    bytes: usize,
+}
+
+/// What a kept page weighs: its body and its headers.
+fn size(page: &Page) -> usize {
+    let headers: usize = page
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    page.body.len() + headers
 }
 
 /// The browser a page belongs to: the SHA-256 of its binding cookie's value.
@@ -202,15 +220,23 @@ impl MemoryPages {
     /// the id to fetch it with (128 random bits, hex).
     fn put(&self, page: Page, binding: &str, now: Instant) -> String {
         let id = new_id();
+        let weight = size(&page);
         let mut kept = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((oldest, at)) = kept.order.front()
-            && (kept.order.len() >= MAX_PAGES || now.duration_since(*at) >= TTL)
+            && (kept.order.len() >= MAX_PAGES
+                || kept.bytes + weight > MAX_BYTES
+                || now.duration_since(*at) >= TTL)
         {
             let oldest = oldest.clone();
-            kept.by_id.remove(&oldest);
+            if let Some((dropped, _, _)) = kept.by_id.remove(&oldest) {
+                kept.bytes -= size(&dropped);
+            }
             kept.order.pop_front();
         }
-        kept.by_id.insert(id.clone(), (page, owner(binding), now));
+        kept.bytes += weight;
+        if let Some((replaced, _, _)) = kept.by_id.insert(id.clone(), (page, owner(binding), now)) {
+            kept.bytes -= size(&replaced);
+        }
         kept.order.push_back((id.clone(), now));
         id
     }
@@ -229,6 +255,7 @@ impl MemoryPages {
             return None;
         }
         let (page, _, at) = kept.by_id.remove(id)?;
+        kept.bytes -= size(&page);
         (now.duration_since(at) < TTL).then_some(page)
     }
 }
@@ -287,5 +314,43 @@ mod tests {
         );
         let kept = store.pages.lock().expect("lock");
         assert!(kept.by_id.len() <= MAX_PAGES && kept.order.len() <= MAX_PAGES);
+    }
+
+    #[test]
+    fn the_store_is_bounded_in_bytes_and_counts_what_it_keeps() {
+        let store = MemoryPages::default();
+        let t0 = Instant::now();
+        let big = |n: u8| Page {
+            status: 200,
+            headers: vec![(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html"),
+            )],
+            body: vec![n; 1024 * 1024],
+        };
+        let first = store.put(big(0), "b", t0);
+        let mut ids = Vec::new();
+        for n in 1..=12 {
+            ids.push(store.put(big(n), "b", t0 + Duration::from_millis(u64::from(n))));
+        }
+        assert!(
+            store.take(&first, Some("b"), t0).is_none(),
+            "the oldest was dropped to keep the bytes bounded"
+        );
+        {
+            let kept = store.pages.lock().expect("lock");
+            let weighed: usize = kept.by_id.values().map(|(p, _, _)| size(p)).sum();
+            assert_eq!(kept.bytes, weighed, "the running sum is what is kept");
+            assert!(kept.bytes <= MAX_BYTES, "{} bytes kept", kept.bytes);
+        }
+        // The newest is there, whole, and taking it gives back its bytes.
+        let newest = ids.last().expect("pages");
+        let page = store
+            .take(newest, Some("b"), t0)
+            .expect("the newest is kept");
+        assert_eq!(page.body, vec![12; 1024 * 1024]);
+        let kept = store.pages.lock().expect("lock");
+        let weighed: usize = kept.by_id.values().map(|(p, _, _)| size(p)).sum();
+        assert_eq!(kept.bytes, weighed);
     }
 }
