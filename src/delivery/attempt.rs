@@ -27,6 +27,24 @@ pub enum Delivered {
     Dead,
 }
 
+/// The record of an accepted delivery, written while the browser's page is
+/// made (and, on PostgreSQL, kept) so the two share the store's writer
+/// pass. Whoever answers the browser awaits it first, so the success page
+/// still follows the acknowledgement; it runs as a tracked task, so a
+/// browser that leaves cannot cut it and shutdown waits for it.
+#[derive(Debug, Default)]
+#[must_use = "await `settled` before answering, so the page follows the acknowledgement"]
+pub struct Acknowledging(Option<tokio::task::JoinHandle<()>>);
+
+impl Acknowledging {
+    /// Waits until the acknowledgement is recorded, or its failure logged.
+    pub async fn settled(self) {
+        if let Some(task) = self.0 {
+            let _ = task.await;
+        }
+    }
+}
+
 /// One delivery to attempt.
 pub(crate) struct Attempt {
     /// The idempotency key.
@@ -52,8 +70,9 @@ fn contract_reason(r: Reason) -> DeliveryReason {
 }
 
 impl DeliveryService {
-    /// Makes one attempt of a delivery this process holds the lease of.
-    pub(crate) async fn attempt(&self, a: Attempt) -> Delivered {
+    /// Makes one attempt of a delivery this process holds the lease of; an
+    /// accepted one is acknowledged by the [`Acknowledging`] it returns.
+    pub(crate) async fn attempt(&self, a: Attempt) -> (Delivered, Acknowledging) {
         let attempt = a.before + 1;
         let keeper = &self.keeper;
         let outcome = match a.token {
@@ -82,20 +101,24 @@ impl DeliveryService {
         let store = keeper.store();
         match outcome {
             Ok(()) => {
-                match store.acknowledge(&a.id, keeper.owner()).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(id = %a.id, "the consumer accepted the token, but this instance no longer held the delivery; another instance has or had it (same idempotency key)")
+                let (keeper, id) = (self.keeper.clone(), a.id);
+                let acknowledged = self.keeper.spawn(async move {
+                    fail::fail_point!("before_acknowledge");
+                    match keeper.store().acknowledge(&id, keeper.owner()).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(id = %id, "the consumer accepted the token, but this instance no longer held the delivery; another instance has or had it (same idempotency key)")
+                        }
+                        // Delivered but not recorded: the lease runs out and the
+                        // idempotency key lets the consumer ignore the repeat.
+                        Err(e) => {
+                            tracing::warn!(id = %id, "the consumer accepted the token but the store did not record it: {e}")
+                        }
                     }
-                    // Delivered but not recorded: the lease runs out and the
-                    // idempotency key lets the consumer ignore the repeat.
-                    Err(e) => {
-                        tracing::warn!(id = %a.id, "the consumer accepted the token but the store did not record it: {e}")
-                    }
-                }
-                keeper.metrics().delivery("delivered");
-                tracing::info!(id = %a.id, attempt, "the consumer accepted the token");
-                Delivered::Accepted
+                    keeper.metrics().delivery("delivered");
+                    tracing::info!(id = %id, attempt, "the consumer accepted the token");
+                });
+                (Delivered::Accepted, Acknowledging(Some(acknowledged)))
             }
             Err(e) => {
                 let futile = matches!(
@@ -114,7 +137,7 @@ impl DeliveryService {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(id = %a.id, attempt, "delivery to the consumer failed, but another instance holds or delivered it now, so this failure changes nothing: {e}");
-                        return Delivered::WillRetry;
+                        return (Delivered::WillRetry, Acknowledging::default());
                     }
                     Err(store) => {
                         tracing::warn!(id = %a.id, "cannot record a failed delivery (the lease runs out and it is retried): {store}")
@@ -124,7 +147,7 @@ impl DeliveryService {
                     keeper.metrics().delivery("retry");
                     tracing::warn!(id = %a.id, attempt, "delivery to the consumer failed, will retry: {e}");
                     keeper.wake.notify_one();
-                    Delivered::WillRetry
+                    (Delivered::WillRetry, Acknowledging::default())
                 } else {
                     keeper.metrics().delivery("dead");
                     tracing::error!(
@@ -133,7 +156,7 @@ impl DeliveryService {
                         attempt,
                         "DEAD LETTER: the consumer did not take the token after {attempt} attempt(s); it stays sealed in the outbox (status dead) for an operator: {e}"
                     );
-                    Delivered::Dead
+                    (Delivered::Dead, Acknowledging::default())
                 }
             }
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::DeliveryService;
-use super::attempt::{Attempt, Delivered};
+use super::attempt::{Acknowledging, Attempt, Delivered};
 use super::keeper::CommitSpec;
 use crate::notion::NotionError;
 use crate::plugins::authorization_of;
@@ -30,8 +30,9 @@ pub struct HandOff {
 /// How far a token got.
 #[derive(Debug)]
 pub enum HandedOff {
-    /// The consumer accepted it: the success page, with what the view may see.
-    Accepted(Box<Authorization>),
+    /// The consumer accepted it: the success page, with what the view may
+    /// see, once the acknowledgement has settled.
+    Accepted(Box<Authorization>, Acknowledging),
     /// It is stored (or held) and will be delivered in the background.
     Received,
 }
@@ -154,9 +155,11 @@ impl DeliveryService {
             token: Ok(token),
         };
         match self.attempt(attempt).await {
-            Delivered::Accepted => Ok(HandedOff::Accepted(Box::new(authorization))),
-            Delivered::WillRetry => Ok(HandedOff::Received),
-            Delivered::Dead => Err(HandOffError::Undelivered),
+            (Delivered::Accepted, acknowledging) => {
+                Ok(HandedOff::Accepted(Box::new(authorization), acknowledging))
+            }
+            (Delivered::WillRetry, _) => Ok(HandedOff::Received),
+            (Delivered::Dead, _) => Err(HandOffError::Undelivered),
         }
     }
 }

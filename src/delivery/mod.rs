@@ -19,7 +19,7 @@ mod worker;
 
 use std::sync::Arc;
 
-pub use attempt::Delivered;
+pub use attempt::{Acknowledging, Delivered};
 pub use handoff::{HandOff, HandOffError, HandedOff};
 pub use keeper::Keeper;
 pub use refresh::{CurrentToken, Freshness};

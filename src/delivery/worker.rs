@@ -40,7 +40,11 @@ impl DeliveryService {
             let mut set = tokio::task::JoinSet::new();
             for row in rows {
                 let (service, attempt) = (self.clone(), self.retry_of(row));
-                set.spawn(async move { service.attempt(attempt).await });
+                set.spawn(async move {
+                    let (delivered, acknowledging) = service.attempt(attempt).await;
+                    acknowledging.settled().await;
+                    delivered
+                });
             }
             while set.join_next().await.is_some() {}
         }

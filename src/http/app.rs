@@ -271,6 +271,8 @@ impl App {
                 (shown, state.is_some())
             }
         };
+        let mut shown = shown;
+        let acknowledging = std::mem::take(&mut shown.acknowledging);
         let page = outcome::shown_page(shown, request_id);
         if self.config.server.clean_callback_url && real_flow && !(300..400).contains(&page.status)
         {
@@ -285,7 +287,9 @@ impl App {
                     (value, Some(cookie))
                 }
             };
-            return match self.results.put(page, &binding).await {
+            let kept = self.results.put(page, &binding).await;
+            acknowledging.settled().await;
+            return match kept {
                 Ok(id) => {
                     let location = self.routes.result_page(&id);
                     let r = response::redirect(StatusCode::SEE_OTHER, &location);
@@ -295,6 +299,7 @@ impl App {
                 Err(page) => (response::page(page), true),
             };
         }
+        acknowledging.settled().await;
         (response::page(page), true)
     }
 

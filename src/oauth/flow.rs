@@ -13,7 +13,7 @@ use super::replay::{Claim, ReplayGuard};
 use super::state::{MAX_APP_DATA, StateCodec};
 use crate::clock::SharedClock;
 use crate::config::{Config, StateMode, UnsignedData};
-use crate::delivery::{DeliveryService, HandOff, HandedOff};
+use crate::delivery::{Acknowledging, DeliveryService, HandOff, HandedOff};
 use crate::plugins::contract::{ErrorInfo, RedirectError, StateInfo};
 use crate::plugins::{Page, PluginError, Plugins};
 use crate::secret::SecretBytes;
@@ -64,6 +64,9 @@ pub struct Shown {
     /// The view's page; `None` when the view failed (already logged) or
     /// has no say (a token received but not yet delivered).
     pub view: Option<Page>,
+    /// The delivery's acknowledgement, still being written: awaited before
+    /// the page is sent.
+    pub acknowledging: Acknowledging,
 }
 
 /// How a flow ended, as far as the browser is concerned.
@@ -342,12 +345,13 @@ impl Flow {
             state: state.clone(),
         };
         let handed = self.delivery.hand_off(handoff, code).await;
-        let authorization = match handed.map_err(|e| fail(e.into()))? {
-            HandedOff::Accepted(authorization) => *authorization,
+        let (authorization, acknowledging) = match handed.map_err(|e| fail(e.into()))? {
+            HandedOff::Accepted(authorization, acknowledging) => (*authorization, acknowledging),
             HandedOff::Received => {
                 return Ok(Shown {
                     outcome: Outcome::Received,
                     view: None,
+                    acknowledging: Acknowledging::default(),
                 });
             }
         };
@@ -357,7 +361,10 @@ impl Flow {
             .view()
             .auth_page(request_id, &authorization, &state)
             .await;
-        Ok(shown(Outcome::Connected, page, request_id))
+        Ok(Shown {
+            acknowledging,
+            ..shown(Outcome::Connected, page, request_id)
+        })
     }
 
     /// Checks the state (signed mode) and claims it; returns the state info
@@ -427,6 +434,7 @@ impl Flow {
                     return Shown {
                         outcome: Outcome::Failed(info),
                         view: None,
+                        acknowledging: Acknowledging::default(),
                     };
                 }
             },
@@ -456,5 +464,9 @@ fn shown(outcome: Outcome, page: Result<Page, PluginError>, request_id: &str) ->
             );
         })
         .ok();
-    Shown { outcome, view }
+    Shown {
+        outcome,
+        view,
+        acknowledging: Acknowledging::default(),
+    }
 }

@@ -313,6 +313,26 @@ async fn a_failed_commit_is_received_then_delivered_once(failpoints: &str) {
     assert!(tokens_list(&setup.config).contains("exchanges: committed 1"));
 }
 
+/// The acknowledgement is written while the success page is made and kept,
+/// but the page is sent only once it is recorded: a slow acknowledgement
+/// holds the page back, never the other way round.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_success_page_follows_the_recorded_acknowledgement() {
+    let receiver = Receiver::start(200, Duration::ZERO).await;
+    let o = webhook_options(receiver.addr, Store::Sqlite);
+    let (setup, stand_in) = Setup::with_stand_in(&o).await;
+    let p = Process::start(&setup, Some("before_acknowledge=sleep(600)"));
+    let status = run_flow(&stand_in, &setup).await.await.expect("flow");
+    assert_eq!(status, 200, "{}", p.log());
+    let listed = tokens_list(&setup.config);
+    assert!(
+        listed.contains("deliveries: delivered 1"),
+        "delivered before the page was sent:\n{listed}"
+    );
+    assert_eq!(keys_seen(&receiver), (1, 1));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tokens_and_keys_commands_work_beside_a_running_gateway_and_print_no_token() {
     let o = Options {
