@@ -660,17 +660,8 @@ async fn a_late_failure_cannot_undo_another_instances_delivery() {
         let (_dir, a, b) = two_instances(store).await;
         let now = now_ms();
         let commit = Commit {
-            id: "bot-1:exchange-1".into(),
-            bot_id: "bot-1".into(),
-            reason: Reason::New,
-            sealed: vec![1, 2, 3],
-            state: "{}".into(),
-            lease_owner: "nobody".into(),
             lease_until: now - 1,
-            connection: None,
-            exchange_id: None,
-            refresh_id: None,
-            now,
+            ..new_token("bot-1:exchange-1", "bot-1", "nobody", false)
         };
         assert_eq!(
             a.store().commit(commit).await.expect("commit"),
@@ -1144,19 +1135,10 @@ async fn callbacks_at_once(vault: &std::sync::Arc<Vault>, round: usize, n: usize
                     .await
                     .expect("begin")
             );
-            let now = now_ms();
+            let bot = format!("bot-{round}-{i}");
             let commit = Commit {
-                id: format!("bot-{round}-{i}:{exchange}"),
-                bot_id: format!("bot-{round}-{i}"),
-                reason: Reason::New,
-                sealed: vec![1, 2, 3],
-                state: "{}".into(),
-                lease_owner: "a".into(),
-                lease_until: now + 60_000,
-                connection: None,
-                exchange_id: Some(exchange),
-                refresh_id: None,
-                now,
+                exchange_id: Some(exchange.clone()),
+                ..new_token(&format!("{bot}:{exchange}"), &bot, "a", false)
             };
             let committed = vault.store().commit(commit).await.expect("commit");
             assert_eq!(committed, Committed::Written);
