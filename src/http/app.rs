@@ -251,7 +251,7 @@ impl App {
             .flow
             .callback(req.uri.query(), cookies(req), request_id)
             .await;
-        let (shown, real_flow) = match callback {
+        let (mut shown, real_flow) = match callback {
             Callback::Ended(shown) => {
                 self.figures.record(match shown.outcome {
                     Outcome::Connected | Outcome::Received => FlowOutcome::Completed,
@@ -271,7 +271,6 @@ impl App {
                 (shown, state.is_some())
             }
         };
-        let mut shown = shown;
         let acknowledging = std::mem::take(&mut shown.acknowledging);
         let page = outcome::shown_page(shown, request_id);
         if self.config.server.clean_callback_url && real_flow && !(300..400).contains(&page.status)

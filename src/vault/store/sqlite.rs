@@ -1,12 +1,12 @@
 //! The embedded SQLite backend. One writer thread owns the only writing
 //! connection: it takes whatever is queued and runs it as one transaction
 //! (if an op fails, each runs again on its own, so one failing op fails
-//! alone), then answers each caller. The writer never waits for the disk: a batch with
-//! writes that must be durable hands their answers to the flusher thread,
-//! which syncs the write-ahead log and then answers them. One sync covers
-//! every commit before it, so while one runs the next batches gather for
-//! the next, and writes that need no flush (exchange records, leases,
-//! acknowledgements) are not held up behind one. A reader thread reads on
+//! alone), then answers each caller. The writer never waits for the disk: a
+//! batch with writes that must be durable hands their answers to the
+//! flusher thread, which syncs the write-ahead log and then answers them.
+//! One sync covers every commit before it, so while one runs the next
+//! batches gather for the next, and writes that need no flush (exchange
+//! records, leases, acknowledgements) are not held up behind one. A reader thread reads on
 //! its own connection; WAL lets it read while the writer writes.
 //! Statements are prepared once per connection and cached.
 
