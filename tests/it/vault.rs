@@ -1210,3 +1210,41 @@ async fn postgresql_batches_find_their_rows_by_key_as_the_tables_grow() {
         after.0 - before.0
     );
 }
+
+/// The page count SQLite keeps in the database file's header (bytes 28..32):
+/// it changes only when a checkpoint copies the log into the file.
+fn pages_in_file(path: &std::path::Path) -> u32 {
+    let bytes = std::fs::read(path).expect("database file");
+    let header: [u8; 4] = bytes
+        .get(28..32)
+        .and_then(|b| b.try_into().ok())
+        .expect("a header");
+    u32::from_be_bytes(header)
+}
+
+#[tokio::test]
+async fn sqlite_checkpoints_run_beside_the_writer_soon_after_writes() {
+    let (_dir, config) = store_config(Store::Sqlite);
+    let notion_oauth_gateway::config::StoreBackend::Sqlite(path) = config.store.backend.clone()
+    else {
+        panic!("the default store is SQLite");
+    };
+    let vault = std::sync::Arc::new(Vault::open(&config.store).await.expect("vault"));
+    let before = pages_in_file(&path);
+    // A few hundred exchange records: some tens of pages in the log, far
+    // below the length at which the writer would checkpoint itself.
+    let calls = (0..400).map(|i| {
+        let vault = vault.clone();
+        async move {
+            let id = format!("exchange-{i:04}-{}", "x".repeat(60));
+            vault.store().begin_exchange(&id).await.expect("begin")
+        }
+    });
+    assert!(futures_join_all(calls).await.into_iter().all(|first| first));
+    eventually(
+        Duration::from_secs(10),
+        "the log copied into the database file",
+        async || pages_in_file(&path) > before,
+    )
+    .await;
+}

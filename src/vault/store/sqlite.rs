@@ -9,6 +9,15 @@
 //! records, leases, acknowledgements) are not held up behind one. A reader thread reads on
 //! its own connection; WAL lets it read while the writer writes.
 //! Statements are prepared once per connection and cached.
+//!
+//! Checkpoints (copying the log's pages back into the database file) run
+//! on a checkpointer thread of their own, at most every
+//! [`CHECKPOINT_INTERVAL`], so the writer does not stop for them; and over
+//! a window that long, a page written many times is copied once. The
+//! writer still checkpoints once the log holds [`WRITER_CHECKPOINT_FRAMES`]
+//! (by then little is left to copy): only a checkpoint the writer makes
+//! between its own transactions can let the log start over, so under
+//! constant writes the log stays bounded.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -25,6 +34,15 @@ use super::{Job, MAX_BATCH, StoreError};
 
 /// The most statements each connection keeps prepared.
 const STATEMENT_CACHE: usize = 64;
+
+/// How often, at most, the checkpointer copies the log into the database
+/// file while there are writes.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The log's length (in pages) at which the writer checkpoints itself.
+/// SQLite's default is 1,000; the checkpointer keeps the log well below
+/// this, so it is a bound, not the usual path.
+const WRITER_CHECKPOINT_FRAMES: i64 = 10_000;
 
 /// A connection with the store's statements translated to SQLite's dialect.
 struct Db {
@@ -141,16 +159,25 @@ pub(crate) fn start(
     db.conn
         .pragma_update(None, "synchronous", "NORMAL")
         .map_err(db_error)?;
+    db.conn
+        .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES)
+        .map_err(db_error)?;
     let wal = open_wal(path)?;
     let (flushes, flush_queue) = std_mpsc::channel();
     std::thread::Builder::new()
         .name("vault-flusher".into())
         .spawn(move || flush_loop(&wal, &flush_queue))
         .map_err(|e| StoreError::Db(format!("cannot start the store's flusher: {e}")))?;
+    let checkpointer = Db::open(path)?;
+    let (written, writes_seen) = std_mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("vault-checkpointer".into())
+        .spawn(move || checkpoint_loop(&checkpointer, &writes_seen))
+        .map_err(|e| StoreError::Db(format!("cannot start the store's checkpointer: {e}")))?;
     let rt = runtime.clone();
     std::thread::Builder::new()
         .name("vault-writer".into())
-        .spawn(move || rt.block_on(write_loop(db, writes, flushes)))
+        .spawn(move || rt.block_on(write_loop(db, writes, flushes, written)))
         .map_err(|e| StoreError::Db(format!("cannot start the store's writer: {e}")))?;
     let db = Db::open(path)?;
     std::thread::Builder::new()
@@ -191,10 +218,13 @@ async fn write_loop(
     mut db: Db,
     mut queue: mpsc::UnboundedReceiver<Job>,
     flusher: std_mpsc::Sender<Unflushed>,
+    written: std_mpsc::SyncSender<()>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let results = batch(&mut db, &jobs).await;
+        // Full means the checkpointer has yet to see an earlier batch.
+        let _ = written.try_send(());
         let mut unflushed = Vec::new();
         for (job, result) in jobs.drain(..).zip(results) {
             match result {
@@ -223,6 +253,22 @@ fn flush_loop(wal: &File, queue: &std_mpsc::Receiver<Unflushed>) {
         for (reply, done) in waiting {
             let _ = reply.send(synced.clone().map(|()| done));
         }
+    }
+}
+
+/// Copies the log into the database file after writes, at most once per
+/// [`CHECKPOINT_INTERVAL`] (passive: it never waits for the writer or
+/// readers), until the writer stops.
+fn checkpoint_loop(db: &Db, writes: &std_mpsc::Receiver<()>) {
+    while writes.recv().is_ok() {
+        let passive = db
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(e) = passive {
+            // The writer's own checkpoint still bounds the log.
+            tracing::warn!("the store could not copy its log into the database file: {e}");
+        }
+        std::thread::sleep(CHECKPOINT_INTERVAL);
     }
 }
 
