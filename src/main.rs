@@ -5,12 +5,14 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use notion_oauth_gateway::Gateway;
 use notion_oauth_gateway::config::{Config, ConfigProblem, LogFormat, process_env};
 use notion_oauth_gateway::demo::{self, Demo, DemoOptions, DevGrant};
+use notion_oauth_gateway::log_sink::LogSink;
 use notion_oauth_gateway::plugins::{PluginFailure, Plugins, list_components};
 use notion_oauth_gateway::scaffold::{Language, World, new_plugin};
 use notion_oauth_gateway::secret::ClientSecret;
@@ -316,6 +318,7 @@ fn main() -> ExitCode {
             }
         }
     });
+    finish_logging();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -348,13 +351,24 @@ fn init_logging(format: LogFormat) {
 /// them in the host.
 const DEFAULT_LOG: &str = "info,plugin=trace";
 
+/// Where log lines go once logging has started (standard error, in batches).
+static LOG_SINK: OnceLock<LogSink> = OnceLock::new();
+
+/// Writes the log lines still waiting; later ones are written at once.
+fn finish_logging() {
+    if let Some(sink) = LOG_SINK.get() {
+        sink.finish();
+    }
+}
+
 /// Logs as [`init_logging`], with `default` as the filter unless `NOG_LOG` is set.
 fn init_logging_with(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let sink = LOG_SINK.get_or_init(LogSink::start).clone();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(sink);
     match format {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs
