@@ -50,12 +50,7 @@ impl LogSink {
     /// A sink with its background writer thread; if that thread cannot
     /// start, every line is written at once.
     pub fn start() -> Self {
-        let shared = Arc::new(Shared {
-            waiting: Mutex::new(Vec::with_capacity(MAX_WAITING)),
-            arrived: Condvar::new(),
-            output: Mutex::new(Vec::with_capacity(MAX_WAITING)),
-            finished: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new());
         let background = shared.clone();
         let started = std::thread::Builder::new()
             .name("log-writer".into())
@@ -74,6 +69,15 @@ impl LogSink {
 }
 
 impl Shared {
+    fn new() -> Self {
+        Self {
+            waiting: Mutex::new(Vec::with_capacity(MAX_WAITING)),
+            arrived: Condvar::new(),
+            output: Mutex::new(Vec::with_capacity(MAX_WAITING)),
+            finished: AtomicBool::new(false),
+        }
+    }
+
     /// The background thread: waits for a line, lets others gather for
     /// [`GATHER`], writes them all.
     fn run(&self) {
@@ -163,13 +167,9 @@ mod tests {
 
     #[test]
     fn info_lines_wait_for_company_and_a_warning_takes_them_along() {
+        // No background thread: only the lines' own writes empty the buffer.
         let sink = LogSink {
-            shared: Arc::new(Shared {
-                waiting: Mutex::new(Vec::new()),
-                arrived: Condvar::new(),
-                output: Mutex::new(Vec::new()),
-                finished: AtomicBool::new(false),
-            }),
+            shared: Arc::new(Shared::new()),
         };
         sink.shared.add(b"one\n", false);
         sink.shared.add(b"two\n", false);
