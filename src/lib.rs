@@ -26,6 +26,7 @@ mod gateway;
 mod html;
 mod http;
 mod keyed_mac;
+mod lock;
 pub mod log_sink;
 pub mod metrics;
 pub mod notion;

@@ -12,11 +12,13 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
+
+use crate::lock::lock;
 
 /// How long a line may wait for company before it is written.
 pub const GATHER: Duration = Duration::from_millis(10);
@@ -39,11 +41,6 @@ struct Shared {
     output: Mutex<Vec<u8>>,
     /// Once set, every line is written at once (the process is ending).
     finished: AtomicBool,
-}
-
-/// A poisoned lock still guards plain bytes.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl LogSink {

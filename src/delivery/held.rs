@@ -5,7 +5,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::keeper::{CommitSpec, Held, Keeper, lock};
+use super::keeper::{CommitSpec, Held, Keeper};
+use crate::lock::lock;
 use crate::notion::TokenResponse;
 use crate::vault::store::Committed;
 

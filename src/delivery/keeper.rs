@@ -206,8 +206,3 @@ impl Keeper {
         self.wake.notify_one();
     }
 }
-
-/// A poisoned lock still guards valid data here (plain maps and lists).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}

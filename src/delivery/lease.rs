@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::keeper::{Keeper, lock};
+use super::keeper::Keeper;
+use crate::lock::lock;
 use crate::vault::{StoreError, VaultError};
 
 /// A held lease on one connection; give it back with [`Keeper::release_lease`].

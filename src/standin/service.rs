@@ -21,6 +21,7 @@ use super::pages;
 use super::tokens::Tokens;
 use crate::config::ServerConfig;
 use crate::http::{Body, Handler, serve};
+use crate::lock::lock;
 
 /// The largest request body read.
 const MAX_BODY: usize = 64 * 1024;
@@ -43,10 +44,6 @@ impl std::fmt::Debug for StandIn {
             .field("client_id", &self.config.client_id)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Deserialize)]
