@@ -8,7 +8,13 @@
 //! bot id and tokens. Pointed at the bare forwarder (bench/forwarder.rs) it
 //! sends the same requests, which the forwarder turns into the same token
 //! POST. Prints callbacks/s, p50/p99, and, given `--pid`, the CPU the
-//! server used per callback (from /proc/PID/stat before and after).
+//! server used per callback (from /proc/PID/stat before and after). It
+//! also prints what the whole machine spent per callback and how much of
+//! it stood idle (from /proc/stat), and, given `--database NAME`, the CPU
+//! of the local processes of that name (a database server's, its finished
+//! connections included), so a line says where a callback's cost went:
+//! the server, its database, or everything else (this generator, the
+//! stand-in, the kernel).
 //!
 //! Run: cargo run --release --example callback-load -- --target URL --gateway URL --name NAME
 
@@ -32,6 +38,8 @@ struct Args {
     connections: usize,
     callbacks: usize,
     pid: Option<u32>,
+    /// The process name of a local database server to account for.
+    database: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -43,6 +51,7 @@ fn parse_args() -> Result<Args> {
         connections: 32,
         callbacks: 40_000,
         pid: None,
+        database: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,12 +64,13 @@ fn parse_args() -> Result<Args> {
             "--connections" => a.connections = value.parse()?,
             "--callbacks" => a.callbacks = value.parse()?,
             "--pid" => a.pid = Some(value.parse()?),
+            "--database" => a.database = Some(value),
             _ => bail!("unknown flag {flag}"),
         }
     }
     if a.target.is_empty() || a.gateway.is_empty() {
         bail!(
-            "usage: callback-load --target URL --gateway URL [--name N] [--seconds N] [--connections N] [--callbacks N] [--pid PID]"
+            "usage: callback-load --target URL --gateway URL [--name N] [--seconds N] [--connections N] [--callbacks N] [--pid PID] [--database PROCESS-NAME]"
         );
     }
     Ok(a)
@@ -156,16 +166,70 @@ async fn issue_pairs(a: &Args) -> Result<Vec<Pair>> {
     Ok(all)
 }
 
+/// USER_HZ, the unit of /proc's CPU times (100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// A process's name and the fields of its /proc/PID/stat after the name.
+fn stat_of(pid: &str) -> Result<(String, Vec<u64>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let (head, after_name) = stat.rsplit_once(')').context("bad stat")?;
+    let name = head.split_once('(').context("bad stat")?.1.to_string();
+    // Field 3 of stat(5) onwards; the state (field 3) is not a number.
+    let fields = after_name
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    Ok((name, fields))
+}
+
 /// utime + stime of `pid`, in seconds.
 fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_name = stat.rsplit_once(')').context("bad stat")?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5); the name (field 2) is cut off above.
-    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
-    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
-    // USER_HZ is 100 on Linux.
-    Ok((utime + stime) / 100.0)
+    let (_, fields) = stat_of(&pid.to_string())?;
+    // Fields 14 and 15 of stat(5), counted from field 4 here.
+    let ticks = fields.get(10).context("no utime")? + fields.get(11).context("no stime")?;
+    Ok(ticks as f64 / TICKS_PER_SECOND)
+}
+
+/// The CPU, in seconds, of every process named `name`, with what their
+/// finished children used (a database server's closed connections), or
+/// `None` if no such process is visible.
+fn named_cpu_seconds(name: &str) -> Option<f64> {
+    let mut ticks = 0;
+    let mut seen = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name();
+        let Some(pid) = pid
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok((comm, fields)) = stat_of(pid) else {
+            continue;
+        };
+        if comm == name {
+            seen = true;
+            // utime, stime, cutime, cstime: fields 14 to 17 of stat(5).
+            ticks += fields.get(10..14).map_or(0, |t| t.iter().sum::<u64>());
+        }
+    }
+    seen.then_some(ticks as f64 / TICKS_PER_SECOND)
+}
+
+/// The whole machine's busy and idle CPU so far, in seconds (/proc/stat).
+fn machine_seconds() -> Result<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let cpu = stat.lines().next().context("empty /proc/stat")?;
+    let t: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let at = |i: usize| t.get(i).copied().unwrap_or(0) as f64 / TICKS_PER_SECOND;
+    // user nice system idle iowait irq softirq steal
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    Ok((busy, at(3) + at(4)))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -182,6 +246,8 @@ async fn main() -> Result<()> {
     let pairs = Arc::new(issue_pairs(&a).await?);
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = a.pid.map(cpu_seconds).transpose()?;
+    let database_before = a.database.as_deref().and_then(named_cpu_seconds);
+    let machine_before = machine_seconds()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(a.seconds);
     let mut tasks = Vec::new();
@@ -226,15 +292,30 @@ async fn main() -> Result<()> {
         (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
         _ => None,
     };
+    let database = match (a.database.as_deref(), database_before) {
+        (Some(name), Some(before)) => named_cpu_seconds(name).map(|after| (name, after - before)),
+        _ => None,
+    };
+    let machine_after = machine_seconds()?;
+    let (busy, idle) = (
+        machine_after.0 - machine_before.0,
+        machine_after.1 - machine_before.1,
+    );
     latencies.sort();
     let n = latencies.len();
     let rate = n as f64 / elapsed.as_secs_f64();
-    let cpu_text = cpu.map_or(String::new(), |c| {
-        format!(
-            "  cpu {:.3} ms/callback",
-            c * 1e3 / (n + errors).max(1) as f64
-        )
+    let per_callback = |seconds: f64| seconds * 1e3 / (n + errors).max(1) as f64;
+    let mut cpu_text = cpu.map_or(String::new(), |c| {
+        format!("  cpu {:.3} ms/callback", per_callback(c))
     });
+    if let Some((name, seconds)) = database {
+        cpu_text += &format!("  {name} {:.3} ms/callback", per_callback(seconds));
+    }
+    cpu_text += &format!(
+        "  machine {:.3} ms/callback, {:.0}% idle",
+        per_callback(busy),
+        100.0 * idle / (busy + idle).max(f64::MIN_POSITIVE)
+    );
     // One line, read by bench/run.sh: name, then key=value pairs.
     println!(
         "{:<28} {:>7.0} callbacks/s  p50 {:>6.2} ms  p99 {:>6.2} ms{cpu_text}  ({n} ok, {errors} failed, {} connections)",

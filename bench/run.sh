@@ -94,7 +94,8 @@ TOML
 }
 stop_gateway() { kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true; }
 
-# callbacks NAME PID TARGET: one callback phase; prints its line, sets RATE.
+# callbacks NAME PID TARGET [DATABASE]: one callback phase; prints its line,
+# sets RATE and MACHINE (the machine's CPU ms per callback).
 callbacks() {
   local line perf_pid=
   if [ -n "${BENCH_PERF:-}" ] && [[ "$1" == *"$BENCH_PERF"* ]]; then
@@ -102,8 +103,10 @@ callbacks() {
     perf_pid=$!
   fi
   line=$(target/release/examples/callback-load --target "$3" --gateway "$GATEWAY" --name "$1" \
-    --seconds "$SECONDS_PER_PHASE" --connections "$CONNECTIONS" --callbacks "$CALLBACKS" --pid "$2")
+    --seconds "$SECONDS_PER_PHASE" --connections "$CONNECTIONS" --callbacks "$CALLBACKS" --pid "$2" \
+    ${4:+--database "$4"})
   RATE=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "callbacks/s") print $i}' <<<"$line")
+  MACHINE=$(awk '{for (i = 2; i <= NF; i++) if ($(i-1) == "machine") print $i}' <<<"$line")
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   printf '%s\n' "$line"
 }
@@ -125,6 +128,7 @@ sleep 0.3
 callbacks "forwarder (hyper+reqwest)" "$FW_PID" "http://127.0.0.1:${FW_PORT}"
 echo "  peak RSS $(peak_rss "$FW_PID")"
 FORWARDER=$RATE
+echo "  at 0.35x this rate a callback may cost the machine $(python3 -c "print('%.3f' % ($MACHINE / 0.35))") ms of CPU, everything included"
 kill "$FW_PID"
 
 callbacks "gateway, SQLite" "$GW_PID" "$GATEWAY"
@@ -135,7 +139,7 @@ if command -v pg_isready >/dev/null && pg_isready -q -d "$POSTGRES_URL"; then
   schema="bench_$(date +%s)_$$"
   start_gateway postgres "url_env = \"BENCH_POSTGRES_URL\"
 schema = \"$schema\"" ""
-  callbacks "gateway, PostgreSQL" "$GW_PID" "$GATEWAY"
+  callbacks "gateway, PostgreSQL" "$GW_PID" "$GATEWAY" postgres
   echo "  peak RSS $(peak_rss "$GW_PID")  $(ratio "$RATE" "$FORWARDER")x the forwarder"
   stop_gateway
   psql -q "$POSTGRES_URL" -c "DROP SCHEMA \"$schema\" CASCADE" >/dev/null 2>&1 || true
