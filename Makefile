@@ -106,7 +106,8 @@ lint: setup
 	cd tests/plugins && CARGO_TARGET_DIR=$(WASM_TARGET_DIR) $(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings
 
 # cargo-fuzz wants nightly for its instrumentation flags; RUSTC_BOOTSTRAP lets
-# the one stable toolchain here accept them. The gateway forbids unsafe code,
+# the one stable toolchain here accept them. The gateway denies unsafe code
+# (the one exception, in the binary, sets two of the allocator's options),
 # so the fuzzers look for panics and broken invariants, not memory errors:
 # no sanitizer, and one build shared by `fuzz-build` and `fuzz`.
 FUZZ_TARGETS := callback_query state_decoder token_response config_loader

@@ -20,6 +20,7 @@ use notion_oauth_gateway::standin::{self, StandInConfig};
 use notion_oauth_gateway::trial::{self, Inputs, TrialOptions};
 use tokio::net::TcpListener;
 
+mod allocator;
 mod cli;
 
 /// Runs the OAuth flow of a Notion public integration, with the app's logic as
@@ -200,6 +201,7 @@ enum PluginsCommand {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = Cli::parse();
     // `serve` starts logging once its config says how (`[log] format`).
     if !matches!(cli.command, Command::Serve { .. }) {
