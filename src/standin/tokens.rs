@@ -2,7 +2,7 @@
 //! authorizations it granted, with Notion's rules (codes single-use, expiring
 //! after 10 minutes, bound to their redirect URI; refresh tokens rotate).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -65,6 +65,9 @@ pub(crate) struct Tokens {
     prefixes: Prefixes,
     workspace_id: String,
     codes: HashMap<String, IssuedCode>,
+    /// When each code of `codes` was issued, oldest first, so codes long
+    /// expired are forgotten from the front.
+    issued_order: VecDeque<(Instant, String)>,
     /// refresh token -> bot id
     refresh: HashMap<String, String>,
     /// access tokens that work -> bot id
@@ -85,6 +88,7 @@ impl Tokens {
             prefixes: if canaries { CANARIES } else { NOTION },
             workspace_id: uuid(),
             codes: HashMap::new(),
+            issued_order: VecDeque::new(),
             refresh: HashMap::new(),
             access: HashMap::new(),
             any_code,
@@ -101,8 +105,9 @@ impl Tokens {
     /// Issues a code for a redirect URI.
     pub(crate) fn issue_code(&mut self, redirect_uri: &str) -> String {
         let now = Instant::now();
-        self.codes
-            .retain(|_, c| now.duration_since(c.issued) < CODE_TTL * 2);
+        if let Some(cutoff) = now.checked_sub(CODE_TTL * 2) {
+            self.forget_codes_issued_before(cutoff);
+        }
         let code = format!(
             "{}{}",
             self.prefixes.code,
@@ -116,7 +121,22 @@ impl Tokens {
                 used: false,
             },
         );
+        self.issued_order.push_back((now, code.clone()));
         code
+    }
+
+    /// Forgets the codes issued before `cutoff`. Oldest first, so an issue
+    /// pays for the codes that aged out since the last one, not for every
+    /// code kept: a scan of them all on each issue made the stand-in
+    /// slower with every code it had issued in the last 20 minutes.
+    fn forget_codes_issued_before(&mut self, cutoff: Instant) {
+        while let Some((issued, _)) = self.issued_order.front()
+            && *issued < cutoff
+        {
+            if let Some((_, code)) = self.issued_order.pop_front() {
+                self.codes.remove(&code);
+            }
+        }
     }
 
     /// Redeems a code: once, in time, with the same redirect URI.
@@ -227,6 +247,27 @@ mod tests {
                 .is_err()
         );
         assert!(t.redeem_code("nope", None).is_err());
+    }
+
+    #[test]
+    fn codes_issued_before_the_cutoff_are_forgotten_and_later_ones_kept() {
+        let mut t = Tokens::new(false, false);
+        let old = [t.issue_code("https://a/cb"), t.issue_code("https://a/cb")];
+        std::thread::sleep(Duration::from_millis(2));
+        let cutoff = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        let fresh = t.issue_code("https://a/cb");
+        t.forget_codes_issued_before(cutoff);
+        assert_eq!(
+            t.codes.len(),
+            1,
+            "only the code issued after the cutoff is kept"
+        );
+        assert_eq!(t.issued_order.len(), 1);
+        for code in old {
+            assert!(t.redeem_code(&code, Some("https://a/cb")).is_err());
+        }
+        assert!(t.redeem_code(&fresh, Some("https://a/cb")).is_ok());
     }
 
     #[test]
