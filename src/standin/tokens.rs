@@ -65,9 +65,9 @@ pub(crate) struct Tokens {
     prefixes: Prefixes,
     workspace_id: String,
     codes: HashMap<String, IssuedCode>,
-    /// When each code of `codes` was issued, oldest first, so codes long
+    /// The codes of `codes` in the order they were issued, so codes long
     /// expired are forgotten from the front.
-    issued_order: VecDeque<(Instant, String)>,
+    issued_order: VecDeque<String>,
     /// refresh token -> bot id
     refresh: HashMap<String, String>,
     /// access tokens that work -> bot id
@@ -121,7 +121,7 @@ impl Tokens {
                 used: false,
             },
         );
-        self.issued_order.push_back((now, code.clone()));
+        self.issued_order.push_back(code.clone());
         code
     }
 
@@ -130,10 +130,10 @@ impl Tokens {
     /// code kept: a scan of them all on each issue made the stand-in
     /// slower with every code it had issued in the last 20 minutes.
     fn forget_codes_issued_before(&mut self, cutoff: Instant) {
-        while let Some((issued, _)) = self.issued_order.front()
-            && *issued < cutoff
+        while let Some(code) = self.issued_order.front()
+            && self.codes.get(code).is_none_or(|c| c.issued < cutoff)
         {
-            if let Some((_, code)) = self.issued_order.pop_front() {
+            if let Some(code) = self.issued_order.pop_front() {
                 self.codes.remove(&code);
             }
         }
