@@ -169,35 +169,45 @@ async fn issue_pairs(a: &Args) -> Result<Vec<Pair>> {
 /// USER_HZ, the unit of /proc's CPU times (100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// A process's name and the fields of its /proc/PID/stat after the name.
-fn stat_of(pid: &str) -> Result<(String, Vec<u64>)> {
+/// A process's name (field 2 of stat(5)) and its /proc/PID/stat fields
+/// from field 3 on.
+fn stat_of(pid: &str) -> Result<(String, Vec<String>)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let (head, after_name) = stat.rsplit_once(')').context("bad stat")?;
     let name = head.split_once('(').context("bad stat")?.1.to_string();
-    // Field 3 of stat(5) onwards; the state (field 3) is not a number.
-    let fields = after_name
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    Ok((name, fields))
+    Ok((
+        name,
+        after_name.split_whitespace().map(String::from).collect(),
+    ))
 }
 
-/// utime + stime of `pid`, in seconds.
+/// The sum of stat(5) fields `first..=last` (CPU times, in ticks).
+fn ticks(fields: &[String], first: usize, last: usize) -> Result<u64> {
+    (first..=last)
+        .map(|n| {
+            let field = fields
+                .get(n - 3)
+                .with_context(|| format!("no stat field {n}"))?;
+            field
+                .parse::<u64>()
+                .with_context(|| format!("stat field {n} is {field:?}"))
+        })
+        .sum()
+}
+
+/// utime + stime (fields 14 and 15) of `pid`, in seconds.
 fn cpu_seconds(pid: u32) -> Result<f64> {
     let (_, fields) = stat_of(&pid.to_string())?;
-    // Fields 14 and 15 of stat(5), counted from field 4 here.
-    let ticks = fields.get(10).context("no utime")? + fields.get(11).context("no stime")?;
-    Ok(ticks as f64 / TICKS_PER_SECOND)
+    Ok(ticks(&fields, 14, 15)? as f64 / TICKS_PER_SECOND)
 }
 
 /// The CPU, in seconds, of every process named `name`, with what their
 /// finished children used (a database server's closed connections), or
 /// `None` if no such process is visible.
-fn named_cpu_seconds(name: &str) -> Option<f64> {
-    let mut ticks = 0;
+fn named_cpu_seconds(name: &str) -> Result<Option<f64>> {
+    let mut total = 0;
     let mut seen = false;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+    for entry in std::fs::read_dir("/proc")?.flatten() {
         let pid = entry.file_name();
         let Some(pid) = pid
             .to_str()
@@ -205,16 +215,17 @@ fn named_cpu_seconds(name: &str) -> Option<f64> {
         else {
             continue;
         };
+        // A process may end between the listing and the read.
         let Ok((comm, fields)) = stat_of(pid) else {
             continue;
         };
         if comm == name {
             seen = true;
-            // utime, stime, cutime, cstime: fields 14 to 17 of stat(5).
-            ticks += fields.get(10..14).map_or(0, |t| t.iter().sum::<u64>());
+            // utime, stime, cutime, cstime: fields 14 to 17.
+            total += ticks(&fields, 14, 17)?;
         }
     }
-    seen.then_some(ticks as f64 / TICKS_PER_SECOND)
+    Ok(seen.then_some(total as f64 / TICKS_PER_SECOND))
 }
 
 /// The whole machine's busy and idle CPU so far, in seconds (/proc/stat).
@@ -224,12 +235,18 @@ fn machine_seconds() -> Result<(f64, f64)> {
     let t: Vec<u64> = cpu
         .split_whitespace()
         .skip(1)
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let at = |i: usize| t.get(i).copied().unwrap_or(0) as f64 / TICKS_PER_SECOND;
-    // user nice system idle iowait irq softirq steal
-    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
-    Ok((busy, at(3) + at(4)))
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("bad /proc/stat")?;
+    // user nice system idle iowait irq softirq (steal is not ours)
+    let [user, nice, system, idle, iowait, irq, softirq, ..] = t[..] else {
+        bail!("/proc/stat has fewer than 7 cpu fields");
+    };
+    let seconds = |ticks: u64| ticks as f64 / TICKS_PER_SECOND;
+    Ok((
+        seconds(user + nice + system + irq + softirq),
+        seconds(idle + iowait),
+    ))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -246,7 +263,12 @@ async fn main() -> Result<()> {
     let pairs = Arc::new(issue_pairs(&a).await?);
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = a.pid.map(cpu_seconds).transpose()?;
-    let database_before = a.database.as_deref().and_then(named_cpu_seconds);
+    let database_before = a
+        .database
+        .as_deref()
+        .map(named_cpu_seconds)
+        .transpose()?
+        .flatten();
     let machine_before = machine_seconds()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(a.seconds);
@@ -293,7 +315,7 @@ async fn main() -> Result<()> {
         _ => None,
     };
     let database = match (a.database.as_deref(), database_before) {
-        (Some(name), Some(before)) => named_cpu_seconds(name).map(|after| (name, after - before)),
+        (Some(name), Some(before)) => named_cpu_seconds(name)?.map(|after| (name, after - before)),
         _ => None,
     };
     let machine_after = machine_seconds()?;
